@@ -1,0 +1,165 @@
+"""The model bundle: the one artifact that travels from training to indexing and serving.
+
+A bundle is a directory holding `bundle.json` (the manifest) and the files it lists, each with its
+SHA-256. Bundles are immutable: a loader re-hashes every file and refuses a bundle whose files do
+not match, and a bundle whose recorded INT8 parity is below the bar."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from indexing.errors import BundleError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "bundle.json"
+FORMAT_VERSION = 1
+PARITY_MEAN_BAR = 0.99
+PARITY_MIN_BAR = 0.97
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def files_digest(files: dict[str, dict[str, Any]]) -> str:
+    """One hash over every file's name and hash: the content identity of a bundle."""
+    canonical = json.dumps({k: v["sha256"] for k, v in sorted(files.items())}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def model_version(self) -> str:
+        return str(self.manifest["model_version"])
+
+    @property
+    def encoder_path(self) -> Path:
+        return self.path / self.manifest["encoder"]["file"]
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / self.manifest["tokenizer"]["file"]
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["encoder"]["dim"])
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.manifest["encoder"]["max_seq_length"])
+
+    @property
+    def dense_weight(self) -> float:
+        return float(self.manifest["hybrid"]["dense_weight"])
+
+    @property
+    def bm25_weight(self) -> float:
+        return float(self.manifest["hybrid"]["bm25_weight"])
+
+    @property
+    def bm25(self) -> dict[str, Any]:
+        return dict(self.manifest["bm25"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"]["value"])
+
+    @property
+    def threshold_source(self) -> str:
+        return str(self.manifest["threshold"]["source"])
+
+
+def _require(manifest: dict[str, Any], dotted: str) -> Any:
+    node: Any = manifest
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise BundleError(f"bundle manifest lacks '{dotted}'")
+        node = node[part]
+    return node
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Open a bundle directory, check its manifest, every file's checksum and its parity record."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not path.is_dir():
+        raise BundleError(f"no model bundle at {path} (build one with `incident-sim bundle baseline`)")
+    if not manifest_path.is_file():
+        raise BundleError(f"{path} is not a model bundle: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{manifest_path} is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{manifest_path}: unsupported bundle format {manifest.get('format_version')!r}")
+    for key in ("model_version", "encoder.file", "encoder.dim", "encoder.max_seq_length", "tokenizer.file",
+                "hybrid.dense_weight", "hybrid.bm25_weight", "bm25.k1", "bm25.b", "bm25.analyzer",
+                "threshold.value", "threshold.source", "parity", "files"):
+        _require(manifest, key)
+    files: dict[str, dict[str, Any]] = manifest["files"]
+    if verify:
+        for rel, meta in sorted(files.items()):
+            file_path = path / rel
+            if not file_path.is_file():
+                raise BundleError(f"bundle {path} is incomplete: {rel} is missing")
+            if file_path.stat().st_size != meta.get("bytes"):
+                raise BundleError(f"bundle {path} is corrupt: {rel} has {file_path.stat().st_size} bytes, "
+                                  f"manifest says {meta.get('bytes')}")
+            if sha256_file(file_path) != meta.get("sha256"):
+                raise BundleError(f"bundle {path} is corrupt: checksum of {rel} does not match the manifest")
+        if manifest.get("files_digest") != files_digest(files):
+            raise BundleError(f"bundle {path}: files_digest does not match its file list")
+    for needed in (manifest["encoder"]["file"], manifest["tokenizer"]["file"]):
+        if needed not in files:
+            raise BundleError(f"bundle {path}: {needed} is not listed among its checksummed files")
+    check_parity_record(manifest)
+    bundle = Bundle(path=path, manifest=manifest)
+    logger.info("bundle %s loaded from %s (encoder %s, threshold %.3f [%s])", bundle.model_version, path,
+                manifest["encoder"].get("precision"), bundle.threshold, bundle.threshold_source)
+    return bundle
+
+
+def check_parity_record(manifest: dict[str, Any]) -> None:
+    """An INT8 encoder is only acceptable with measured parity to FP32 that meets the bar."""
+    encoder = manifest["encoder"]
+    if encoder.get("precision") != "int8":
+        return
+    parity = manifest.get("parity") or {}
+    mean, minimum = parity.get("mean_cosine"), parity.get("min_cosine")
+    if mean is None or minimum is None:
+        raise BundleError("bundle ships an INT8 encoder without a recorded INT8-vs-FP32 parity")
+    if mean < PARITY_MEAN_BAR or minimum < PARITY_MIN_BAR:
+        raise BundleError(
+            f"bundle ships an INT8 encoder whose parity fails the bar: mean cosine {mean:.4f} "
+            f"(needs >= {PARITY_MEAN_BAR}), min {minimum:.4f} (needs >= {PARITY_MIN_BAR})"
+        )
+
+
+def find_latest_bundle(bundles_dir: Path) -> Path | None:
+    """The most recently created bundle under a directory (by manifest `created_at`)."""
+    if not bundles_dir.is_dir():
+        return None
+    candidates = []
+    for child in bundles_dir.iterdir():
+        manifest = child / MANIFEST
+        if manifest.is_file():
+            try:
+                created = json.loads(manifest.read_text()).get("created_at", "")
+            except json.JSONDecodeError:
+                created = ""
+            candidates.append((created, child.name, child))
+    return max(candidates)[2] if candidates else None

@@ -1,0 +1,23 @@
+"""Domain errors raised by the indexing layer. The service maps each to one HTTP status."""
+
+from __future__ import annotations
+
+
+class IncidentSimError(Exception):
+    """Base class of every error this product raises on purpose."""
+
+
+class BundleError(IncidentSimError):
+    """A model bundle is missing, incomplete, corrupt or fails its quality bar."""
+
+
+class InputDataError(IncidentSimError):
+    """An incident file (CSV/JSON export) is malformed; the message names row and field."""
+
+
+class StoreUnavailableError(IncidentSimError):
+    """The incident store (Qdrant Edge shard or Qdrant server) cannot be reached."""
+
+
+class IndexMismatchError(IncidentSimError):
+    """The index was built with another model bundle than the one loaded."""

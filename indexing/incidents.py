@@ -1,0 +1,160 @@
+"""The incident record, its text for the encoder, and loaders for real exports (CSV, JSON)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from indexing.errors import InputDataError
+
+logger = logging.getLogger(__name__)
+
+INCIDENT_FIELDS = (
+    "number",
+    "sys_id",
+    "short_description",
+    "description",
+    "category",
+    "subcategory",
+    "cmdb_ci",
+    "assignment_group",
+    "opened_at",
+    "resolved_at",
+    "close_notes",
+    "problem_id",
+    "duplicate_of",
+)
+
+# Fixed namespace so point ids are the same on every machine and every run.
+_POINT_NAMESPACE = uuid.UUID("6f1c7c1e-6a57-4c55-9a52-3b8f2f0e9d11")
+_WS = re.compile(r"\s+")
+
+
+class Incident(BaseModel):
+    """A ServiceNow-shaped incident. Only `number` and some text are required."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    number: str = Field(min_length=1, max_length=64)
+    sys_id: str | None = None
+    short_description: str = ""
+    description: str = ""
+    category: str | None = None
+    subcategory: str | None = None
+    cmdb_ci: str | None = None
+    assignment_group: str | None = None
+    opened_at: datetime | None = None
+    resolved_at: datetime | None = None
+    close_notes: str | None = None
+    problem_id: str | None = None
+    duplicate_of: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_string_is_none(cls, value: Any) -> Any:
+        # ServiceNow exports write "" for unset reference and date fields.
+        if isinstance(value, dict) and "value" in value:  # Table API reference shape
+            value = value["value"]
+        return value
+
+    @field_validator("opened_at", "resolved_at", "sys_id", "category", "subcategory", "cmdb_ci",
+                     "assignment_group", "close_notes", "problem_id", "duplicate_of", mode="before")
+    @classmethod
+    def _blank_to_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def point_id(self) -> str:
+        """Deterministic Qdrant point id: re-indexing the same incident overwrites it."""
+        return point_id_for(self.number)
+
+    def text(self) -> str:
+        return incident_text(self.short_description, self.description)
+
+    def payload(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if v is not None}
+
+
+def point_id_for(number: str) -> str:
+    return str(uuid.uuid5(_POINT_NAMESPACE, number.strip().upper()))
+
+
+def normalise_whitespace(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def incident_text(short_description: str | None, description: str | None) -> str:
+    """The text the encoder sees: short description first, then the description."""
+    parts = [normalise_whitespace(p) for p in (short_description or "", description or "") if p]
+    parts = [p for p in parts if p]
+    if len(parts) == 2 and parts[1].startswith(parts[0]):
+        return parts[1]
+    return "\n".join(parts)
+
+
+def _validate_rows(rows: Iterable[dict[str, Any]], source: str) -> Iterator[Incident]:
+    seen: set[str] = set()
+    for index, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise InputDataError(f"{source}: record {index} is a {type(row).__name__}, expected an object")
+        try:
+            incident = Incident.model_validate(row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "?"
+            raise InputDataError(
+                f"{source}: record {index} (number={row.get('number')!r}), field '{field}': {first['msg']}"
+            ) from None
+        if not incident.text():
+            raise InputDataError(
+                f"{source}: record {index} (number={incident.number!r}) has neither "
+                "short_description nor description"
+            )
+        if incident.number in seen:
+            logger.warning("%s: record %d repeats incident %s; the last one wins", source, index, incident.number)
+        seen.add(incident.number)
+        yield incident
+
+
+def load_incidents(path: str | Path) -> list[Incident]:
+    """Load incidents from a CSV file, a JSON list, a ServiceNow Table API body
+    (`{"result": [...]}`) or JSON lines. Errors name the record and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"incident file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or "number" not in reader.fieldnames:
+                raise InputDataError(f"{path}: CSV header must contain a 'number' column, got {reader.fieldnames}")
+            return list(_validate_rows(reader, str(path)))
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        text = path.read_text(encoding="utf-8")
+        try:
+            if suffix == ".json":
+                data = json.loads(text)
+            else:
+                data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise InputDataError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        if isinstance(data, dict):
+            if "result" not in data or not isinstance(data["result"], list):
+                raise InputDataError(f"{path}: a JSON object must be a Table API body with a 'result' list")
+            data = data["result"]
+        if not isinstance(data, list):
+            raise InputDataError(f"{path}: expected a list of incidents")
+        return list(_validate_rows(data, str(path)))
+    raise InputDataError(f"{path}: unsupported file type '{suffix}' (use .csv, .json or .jsonl)")

@@ -1,0 +1,90 @@
+"""Batches of incidents -> dense + BM25 sparse vectors -> the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from tqdm import tqdm
+
+from indexing import lexical
+from indexing.bundle import Bundle
+from indexing.encoder import OnnxEncoder
+from indexing.errors import IndexMismatchError
+from indexing.incidents import Incident
+from indexing.store.base import IncidentStore, IndexMeta, IndexPoint
+
+logger = logging.getLogger(__name__)
+
+
+def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus_texts: Sequence[str]) -> IndexMeta:
+    """Return the store's index metadata, creating the index (with avgdl from this corpus) if new.
+    An existing index built by another model is refused: its vectors mean something else."""
+    meta = store.meta()
+    if meta is not None:
+        check_index_matches(meta, bundle)
+        return meta
+    analyzer = lexical.Analyzer()
+    now = datetime.now(UTC)
+    meta = IndexMeta(
+        index_version=f"{bundle.model_version}@{now.strftime('%Y%m%dT%H%M%SZ')}",
+        model_version=bundle.model_version,
+        dim=bundle.dim,
+        analyzer=analyzer.name,
+        k1=float(bundle.bm25["k1"]),
+        b=float(bundle.bm25["b"]),
+        avgdl=lexical.average_document_length(analyzer, corpus_texts),
+        created_at=now.isoformat(),
+    )
+    store.create_index(meta)
+    logger.info("created index %s (avgdl %.1f terms)", meta.index_version, meta.avgdl)
+    return meta
+
+
+def check_index_matches(meta: IndexMeta, bundle: Bundle) -> None:
+    if meta.model_version != bundle.model_version or meta.dim != bundle.dim:
+        raise IndexMismatchError(
+            f"the index {meta.index_version} was built with model {meta.model_version} (dim {meta.dim}), "
+            f"but bundle {bundle.model_version} (dim {bundle.dim}) is loaded; re-index into a new data "
+            "directory or collection with this bundle"
+        )
+    if meta.analyzer != bundle.bm25["analyzer"]:
+        raise IndexMismatchError(f"index analyzer {meta.analyzer} differs from the bundle's {bundle.bm25['analyzer']}")
+
+
+def bm25_encoder_for(meta: IndexMeta) -> lexical.BM25Encoder:
+    if meta.analyzer != lexical.ANALYZER_NAME:
+        raise IndexMismatchError(f"index uses analyzer {meta.analyzer}; this build knows {lexical.ANALYZER_NAME}")
+    return lexical.BM25Encoder(lexical.Analyzer(), lexical.BM25Params(k1=meta.k1, b=meta.b, avgdl=meta.avgdl))
+
+
+def build_points(incidents: Sequence[Incident], encoder: OnnxEncoder, bm25: lexical.BM25Encoder,
+                 batch_size: int = 32) -> tuple[list[IndexPoint], int]:
+    texts = [i.text() for i in incidents]
+    encoded = encoder.encode(texts, batch_size=batch_size)
+    points = [
+        IndexPoint(point_id=inc.point_id, dense=encoded.vectors[row], sparse=bm25.document(texts[row]),
+                   payload=inc.payload())
+        for row, inc in enumerate(incidents)
+    ]
+    return points, encoded.truncated
+
+
+def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore,
+                    batch_size: int = 64, progress: bool = True) -> IndexMeta:
+    """Encode and upsert incidents. Point ids derive from the incident number: re-running is idempotent."""
+    meta = open_or_create_index(store, bundle, [i.text() for i in incidents])
+    bm25 = bm25_encoder_for(meta)
+    truncated = 0
+    with tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:
+        for start in range(0, len(incidents), batch_size):
+            batch = incidents[start : start + batch_size]
+            points, cut = build_points(batch, encoder, bm25, batch_size=batch_size)
+            truncated += cut
+            store.upsert(points)
+            bar.update(len(batch))
+    store.optimize()
+    logger.info("indexed %d incidents into %s (%d truncated at %d tokens); index now holds %d",
+                len(incidents), meta.index_version, truncated, bundle.max_seq_length, store.count())
+    return meta

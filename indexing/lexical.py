@@ -1,0 +1,145 @@
+"""BM25 for incidents: the analyzer, the sparse vectors stored in Qdrant, and the normalisation.
+
+How the served BM25 is computed (and reproduced exactly offline):
+
+* Documents are stored as sparse vectors whose value for term t is the BM25 term-frequency
+  saturation divided by (k1 + 1), so every value lies in (0, 1):
+      w(t, d) = tf / (tf + k1 * (1 - b + b * |d| / avgdl))
+  `avgdl` is fixed when an index version is created and recorded in its metadata, so a stored
+  vector never changes meaning when later incidents arrive.
+* Queries are sparse vectors whose value for term t is its count in the query (qtf).
+* Qdrant applies the IDF modifier at query time with the corpus statistics of the index:
+      idf(t) = ln(1 + (N - n_t + 0.5) / (n_t + 0.5))
+  so Qdrant's score is  raw(q, d) = sum_t qtf * idf(t) * w(t, d)  =  BM25(q, d) / (k1 + 1).
+  (`rank-bm25`'s BM25Okapi uses ln((N - n + 0.5) / (n + 0.5)) with an epsilon floor instead:
+  same ranking for terms in fewer than half of the documents, different values.)
+* Normalisation ("idf_upper_bound"): since w < 1, raw(q, d) < sum_{t in q, n_t > 0} qtf * idf(t).
+  bm25_norm = raw / that bound lies in [0, 1) and depends only on the query and the corpus
+  statistics, never on the other results of the query.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+ANALYZER_NAME = "incident-v1"
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[._:/\\@-][a-z0-9]+)*")
+_SPLIT = re.compile(r"[._:/\\@-]")
+
+# Short, conservative English stop list: words that carry no incident-specific meaning.
+STOP_WORDS = frozenset(
+    """a an and are as at be been but by can could did do does for from had has have he her his i if
+    in into is it its me my no not of on or our so than that the their them then there these they this
+    to too us was we were what when where which while who will with would you your also am any get got
+    just please pls hi hello thanks thank regards""".split()
+)
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    """Lowercase word tokens; identifiers (hostnames, error codes, versions, KB numbers) are kept
+    whole *and* split into their parts so `srv-db01.corp` matches `srv-db01.corp`, `db01` and `corp`."""
+
+    name: str = ANALYZER_NAME
+    min_token_len: int = 2
+    stop_words: frozenset[str] = field(default=STOP_WORDS)
+
+    def tokens(self, text: str) -> list[str]:
+        out: list[str] = []
+        for match in _TOKEN.finditer(text.lower()):
+            token = match.group(0)
+            if _SPLIT.search(token):
+                out.append(token)
+                out.extend(p for p in _SPLIT.split(token) if self._keep(p))
+            elif self._keep(token):
+                out.append(token)
+        return out
+
+    def _keep(self, token: str) -> bool:
+        return len(token) >= self.min_token_len and token not in self.stop_words
+
+
+def term_id(token: str) -> int:
+    """Stable 32-bit id of a token (Qdrant sparse indices are u32). CRC32 collisions are rare
+    (~1 pair in 10^5 distinct terms) and only ever merge two terms' statistics."""
+    return zlib.crc32(token.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    indices: list[int]
+    values: list[float]
+
+    def as_dict(self) -> dict[int, float]:
+        return dict(zip(self.indices, self.values, strict=True))
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    k1: float = 1.2
+    b: float = 0.75
+    avgdl: float = 0.0  # fixed per index version; 0 means "not set yet"
+
+
+class BM25Encoder:
+    """Turns analyzed text into the document and query sparse vectors described above."""
+
+    def __init__(self, analyzer: Analyzer, params: BM25Params) -> None:
+        if params.avgdl <= 0:
+            raise ValueError("BM25Encoder needs avgdl > 0 (taken from the index metadata)")
+        self.analyzer = analyzer
+        self.params = params
+
+    def document(self, text: str) -> SparseVector:
+        """Sparse vector of a document. Its indices are also stored as payload (`terms`) so the
+        document frequency of a term can be counted exactly as Qdrant's IDF modifier counts it."""
+        tokens = self.analyzer.tokens(text)
+        counts = Counter(tokens)
+        k1, b, avgdl = self.params.k1, self.params.b, self.params.avgdl
+        norm = k1 * (1.0 - b + b * len(tokens) / avgdl)
+        weights: dict[int, float] = {}
+        for token, tf in counts.items():
+            weights[term_id(token)] = weights.get(term_id(token), 0.0) + tf / (tf + norm)
+        indices = sorted(weights)
+        return SparseVector(indices, [weights[i] for i in indices])
+
+    def query(self, text: str) -> SparseVector:
+        counts = Counter(self.analyzer.tokens(text))
+        by_id: dict[int, float] = {}
+        for token, qtf in counts.items():
+            by_id[term_id(token)] = by_id.get(term_id(token), 0.0) + float(qtf)
+        indices = sorted(by_id)
+        return SparseVector(indices, [by_id[i] for i in indices])
+
+
+def average_document_length(analyzer: Analyzer, texts: Sequence[str]) -> float:
+    if not texts:
+        raise ValueError("cannot compute avgdl of an empty corpus")
+    total = sum(len(analyzer.tokens(t)) for t in texts)
+    return max(total / len(texts), 1.0)
+
+
+def idf(n_docs: int, doc_freq: int) -> float:
+    """Qdrant's IDF modifier (checked against Qdrant Edge in tests)."""
+    return math.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+def raw_score(query: SparseVector, doc: Mapping[int, float], idf_by_term: Mapping[int, float]) -> float:
+    return sum(qv * idf_by_term.get(t, 0.0) * doc.get(t, 0.0) for t, qv in zip(query.indices, query.values))
+
+
+def upper_bound(query: SparseVector, idf_by_term: Mapping[int, float], doc_freq: Mapping[int, int]) -> float:
+    """The most any stored document could score for this query (terms no document has excluded)."""
+    return sum(qv * idf_by_term[t] for t, qv in zip(query.indices, query.values) if doc_freq.get(t, 0) > 0)
+
+
+def normalise(raw: float, bound: float) -> float:
+    if bound <= 0.0:
+        return 0.0
+    return min(max(raw / bound, 0.0), 1.0)

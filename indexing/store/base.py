@@ -1,0 +1,110 @@
+"""The store interface every adapter implements (contract-tested in tests/test_store_contract.py)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexing.lexical import SparseVector
+
+DENSE = "dense"
+SPARSE = "bm25"
+TERMS_FIELD = "terms"  # payload: the sparse vector's indices, for exact document frequencies
+KEYWORD_FIELDS = ("number", "category", "subcategory", "assignment_group", "cmdb_ci", "problem_id")
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """What an index version was built with. The service refuses an index built by another model."""
+
+    index_version: str
+    model_version: str
+    dim: int
+    analyzer: str
+    k1: float
+    b: float
+    avgdl: float
+    created_at: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexMeta:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class IndexPoint:
+    point_id: str
+    dense: np.ndarray
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredIncident:
+    point_id: str
+    payload: dict[str, Any]
+    dense: np.ndarray | None
+    sparse: dict[int, float] | None
+
+
+@dataclass(frozen=True)
+class Hit:
+    point_id: str
+    score: float
+
+
+class IncidentStore(ABC):
+    """A Qdrant-backed incident index: dense vectors (cosine), BM25 sparse vectors (IDF modifier)
+    and the incident fields as payload."""
+
+    name: str = "store"
+
+    @abstractmethod
+    def create_index(self, meta: IndexMeta) -> None:
+        """Create an empty index version described by `meta` (fails if one exists)."""
+
+    @abstractmethod
+    def meta(self) -> IndexMeta | None:
+        """The metadata of the existing index, or None if no index exists yet."""
+
+    @abstractmethod
+    def upsert(self, points: Sequence[IndexPoint]) -> None: ...
+
+    @abstractmethod
+    def delete(self, point_ids: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def doc_freqs(self, term_ids: Sequence[int]) -> dict[int, int]:
+        """How many stored incidents contain each term (what Qdrant's IDF modifier counts)."""
+
+    @abstractmethod
+    def search_dense(self, vector: np.ndarray, limit: int) -> list[Hit]: ...
+
+    @abstractmethod
+    def search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
+        """Qdrant's BM25 score (IDF applied by Qdrant) of the best `limit` incidents."""
+
+    @abstractmethod
+    def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]: ...
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailableError when the store cannot answer."""
+
+    def optimize(self) -> None:
+        """Build search structures after a bulk load (no-op where the engine does it itself)."""
+
+    @abstractmethod
+    def close(self) -> None: ...

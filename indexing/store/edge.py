@@ -1,0 +1,173 @@
+"""Qdrant Edge: Qdrant's own engine in-process, an on-disk shard under the data directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+
+from indexing.errors import StoreUnavailableError
+from indexing.lexical import SparseVector
+from indexing.store.base import (
+    DENSE,
+    KEYWORD_FIELDS,
+    SPARSE,
+    TERMS_FIELD,
+    Hit,
+    IncidentStore,
+    IndexMeta,
+    IndexPoint,
+    StoredIncident,
+)
+
+logger = logging.getLogger(__name__)
+
+META_FILE = "index.json"
+
+
+class EdgeStore(IncidentStore):
+    """One index version = one directory: `shard/` (the Edge shard) and `index.json` (IndexMeta)."""
+
+    name = "qdrant-edge"
+
+    def __init__(self, path: str | Path, hnsw_ef: int = 256) -> None:
+        self.path = Path(path)
+        self.hnsw_ef = hnsw_ef
+        self._shard: qe.EdgeShard | None = None
+        self._meta: IndexMeta | None = None
+        self._lock = threading.RLock()
+        if (self.path / META_FILE).is_file():
+            self._open()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _open(self) -> None:
+        try:
+            self._meta = IndexMeta.from_dict(json.loads((self.path / META_FILE).read_text()))
+            self._shard = qe.EdgeShard.load(str(self.path / "shard"))
+        except Exception as exc:  # the engine raises plain exceptions for missing/locked shards
+            raise StoreUnavailableError(f"cannot open the Qdrant Edge index at {self.path}: {exc}") from exc
+        logger.info("opened Qdrant Edge index %s at %s (%d incidents)", self._meta.index_version, self.path,
+                    self.count())
+
+    def create_index(self, meta: IndexMeta) -> None:
+        with self._lock:
+            if self._meta is not None:
+                raise FileExistsError(f"an index already exists at {self.path}")
+            config = qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=meta.dim, distance=qe.Distance.Cosine)},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            )
+            (self.path / "shard").mkdir(parents=True, exist_ok=True)
+            shard = qe.EdgeShard.create(str(self.path / "shard"), config)
+            shard.update(qe.UpdateOperation.create_field_index(TERMS_FIELD, qe.PayloadSchemaType.Integer))
+            for field in KEYWORD_FIELDS:
+                shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+            shard.flush()
+            tmp = self.path / (META_FILE + ".tmp")
+            tmp.write_text(json.dumps(meta.to_dict(), indent=2))
+            os.replace(tmp, self.path / META_FILE)  # the index exists once its metadata is in place
+            self._shard, self._meta = shard, meta
+
+    def meta(self) -> IndexMeta | None:
+        return self._meta
+
+    def _require(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise StoreUnavailableError(f"no Qdrant Edge index at {self.path} (run `incident-sim index` first)")
+        return self._shard
+
+    # -- writes ----------------------------------------------------------------------------
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        edge_points = [
+            qe.Point(
+                p.point_id,
+                {DENSE: [float(x) for x in p.dense],
+                 SPARSE: qe.SparseVector(list(p.sparse.indices), list(p.sparse.values))},
+                {**p.payload, TERMS_FIELD: list(p.sparse.indices)},
+            )
+            for p in points
+        ]
+        with self._lock:
+            shard = self._require()
+            shard.update(qe.UpdateOperation.upsert_points(edge_points))
+            shard.flush()
+
+    def delete(self, point_ids: Sequence[str]) -> None:
+        with self._lock:
+            shard = self._require()
+            shard.update(qe.UpdateOperation.delete_points(list(point_ids)))
+            shard.flush()
+
+    def optimize(self) -> None:
+        with self._lock:
+            self._require().optimize()
+
+    # -- reads -----------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._lock:
+            return int(self._require().count(qe.CountRequest(exact=True)))
+
+    def doc_freqs(self, term_ids: Sequence[int]) -> dict[int, int]:
+        with self._lock:
+            shard = self._require()
+            return {
+                t: int(shard.count(qe.CountRequest(exact=True, filter=qe.Filter(
+                    must=[qe.FieldCondition(key=TERMS_FIELD, match=qe.MatchValue(int(t)))]))))
+                for t in term_ids
+            }
+
+    def search_dense(self, vector: np.ndarray, limit: int) -> list[Hit]:
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest([float(x) for x in vector], using=DENSE),
+            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)),
+        )
+        with self._lock:
+            return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
+
+    def search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
+        if not vector.indices:
+            return []
+        request = qe.QueryRequest(
+            limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE)
+        )
+        with self._lock:
+            return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
+
+    def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]:
+        if not point_ids:
+            return []
+        with self._lock:
+            records = self._require().retrieve(list(point_ids), with_payload=True, with_vector=with_vectors)
+        out = []
+        for rec in records:
+            vectors = rec.vector if isinstance(rec.vector, dict) else {}
+            dense = vectors.get(DENSE)
+            sparse = vectors.get(SPARSE)
+            payload = dict(rec.payload or {})
+            payload.pop(TERMS_FIELD, None)
+            out.append(StoredIncident(
+                point_id=str(rec.id),
+                payload=payload,
+                dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
+                sparse=dict(zip(sparse.indices, sparse.values)) if sparse is not None else None,
+            ))
+        return out
+
+    def ping(self) -> None:
+        self._require()
+        if not (self.path / "shard").is_dir():
+            raise StoreUnavailableError(f"the Qdrant Edge shard directory {self.path / 'shard'} has disappeared")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None

@@ -1,0 +1,150 @@
+"""Qdrant server or cluster, reached by URL with qdrant-client (`":memory:"` stands in for it in tests)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from indexing.errors import StoreUnavailableError
+from indexing.lexical import SparseVector
+from indexing.store.base import (
+    DENSE,
+    KEYWORD_FIELDS,
+    SPARSE,
+    TERMS_FIELD,
+    Hit,
+    IncidentStore,
+    IndexMeta,
+    IndexPoint,
+    StoredIncident,
+)
+
+logger = logging.getLogger(__name__)
+
+META_KEY = "incident_sim_index"
+
+
+class ServerStore(IncidentStore):
+    """One index version = one collection; its IndexMeta lives in the collection's metadata."""
+
+    name = "qdrant-server"
+
+    def __init__(self, url: str, collection: str, api_key: str | None = None, timeout: float = 5.0,
+                 hnsw_ef: int = 256) -> None:
+        self.url = url
+        self.collection = collection
+        self.hnsw_ef = hnsw_ef
+        try:
+            if url == ":memory:":
+                self.client = QdrantClient(location=":memory:")
+            else:
+                self.client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout))
+        except Exception as exc:
+            raise StoreUnavailableError(f"cannot connect to Qdrant at {url}: {exc}") from exc
+        self._meta: IndexMeta | None = None
+
+    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return fn(*args, **kwargs)
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            # Connection refused, timeouts and 5xx all mean the same to our callers: not now.
+            raise StoreUnavailableError(f"Qdrant at {self.url} failed on {what}: {type(exc).__name__}") from exc
+
+    def create_index(self, meta: IndexMeta) -> None:
+        if self._call("collection_exists", self.client.collection_exists, self.collection):
+            raise FileExistsError(f"collection {self.collection} already exists at {self.url}")
+        self._call(
+            "create_collection",
+            self.client.create_collection,
+            collection_name=self.collection,
+            vectors_config={DENSE: models.VectorParams(size=meta.dim, distance=models.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            metadata={META_KEY: meta.to_dict()},
+        )
+        self.client.create_payload_index(self.collection, TERMS_FIELD, models.PayloadSchemaType.INTEGER)
+        for field in KEYWORD_FIELDS:
+            self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
+        self._meta = meta
+
+    def meta(self) -> IndexMeta | None:
+        if self._meta is None:
+            if not self._call("collection_exists", self.client.collection_exists, self.collection):
+                return None
+            info = self._call("get_collection", self.client.get_collection, self.collection)
+            data = (info.config.metadata or {}).get(META_KEY)
+            self._meta = IndexMeta.from_dict(data) if data else None
+        return self._meta
+
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        structs = [
+            models.PointStruct(
+                id=p.point_id,
+                vector={DENSE: [float(x) for x in p.dense],
+                        SPARSE: models.SparseVector(indices=list(p.sparse.indices), values=list(p.sparse.values))},
+                payload={**p.payload, TERMS_FIELD: list(p.sparse.indices)},
+            )
+            for p in points
+        ]
+        self._call("upsert", self.client.upsert, self.collection, points=structs, wait=True)
+
+    def delete(self, point_ids: Sequence[str]) -> None:
+        self._call("delete", self.client.delete, self.collection,
+                   points_selector=models.PointIdsList(points=list(point_ids)), wait=True)
+
+    def count(self) -> int:
+        return int(self._call("count", self.client.count, self.collection, exact=True).count)
+
+    def doc_freqs(self, term_ids: Sequence[int]) -> dict[int, int]:
+        out = {}
+        for t in term_ids:
+            flt = models.Filter(must=[models.FieldCondition(key=TERMS_FIELD, match=models.MatchValue(value=int(t)))])
+            out[t] = int(self._call("count", self.client.count, self.collection, count_filter=flt, exact=True).count)
+        return out
+
+    def search_dense(self, vector: np.ndarray, limit: int) -> list[Hit]:
+        res = self._call("query_points", self.client.query_points, self.collection,
+                         query=[float(x) for x in vector], using=DENSE, limit=limit,
+                         search_params=models.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)))
+        return [Hit(str(p.id), float(p.score)) for p in res.points]
+
+    def search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
+        if not vector.indices:
+            return []
+        res = self._call("query_points", self.client.query_points, self.collection,
+                         query=models.SparseVector(indices=vector.indices, values=vector.values),
+                         using=SPARSE, limit=limit)
+        return [Hit(str(p.id), float(p.score)) for p in res.points]
+
+    def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]:
+        if not point_ids:
+            return []
+        records = self._call("retrieve", self.client.retrieve, self.collection, ids=list(point_ids),
+                             with_payload=True, with_vectors=with_vectors)
+        out = []
+        for rec in records:
+            vectors = rec.vector if isinstance(rec.vector, dict) else {}
+            dense = vectors.get(DENSE)
+            sparse = vectors.get(SPARSE)
+            payload = dict(rec.payload or {})
+            payload.pop(TERMS_FIELD, None)
+            out.append(StoredIncident(
+                point_id=str(rec.id),
+                payload=payload,
+                dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
+                sparse=dict(zip(sparse.indices, sparse.values)) if sparse is not None else None,
+            ))
+        return out
+
+    def ping(self) -> None:
+        self._call("get_collections", self.client.get_collections)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # closing a dead connection is not an error worth raising
+            logger.debug("ignoring error while closing the Qdrant client", exc_info=True)

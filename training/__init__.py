@@ -1,0 +1,1 @@
+"""Data, evaluation, fine-tuning, ONNX export and bundle writing. Torch lives only here."""

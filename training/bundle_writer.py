@@ -1,0 +1,135 @@
+"""Write an immutable, versioned model bundle from a sentence-transformers model folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from indexing import lexical
+from indexing.bundle import FORMAT_VERSION, MANIFEST, files_digest, load_bundle, sha256_file
+from indexing.errors import BundleError
+from indexing.scoring import DEFAULT_BM25_WEIGHT, DEFAULT_DENSE_WEIGHT
+from training.data.sample import parity_texts
+from training.export import QuantizationRecipe, export_onnx, measure_parity, quantize_int8
+
+logger = logging.getLogger(__name__)
+
+# No calibration yet (issue: evaluation + calibration): the service reports threshold_source so this
+# value is never mistaken for a calibrated one.
+UNCALIBRATED_THRESHOLD = 0.6
+
+
+def _model_facts(model_dir: Path) -> dict[str, Any]:
+    facts: dict[str, Any] = {"pooling": "mean", "normalize": True, "max_seq_length": 512}
+    bert_cfg = model_dir / "sentence_bert_config.json"
+    if bert_cfg.is_file():
+        facts["max_seq_length"] = int(json.loads(bert_cfg.read_text()).get("max_seq_length", 512))
+    pooling_cfg = model_dir / "1_Pooling" / "config.json"
+    if pooling_cfg.is_file():
+        pooling = json.loads(pooling_cfg.read_text())
+        if not pooling.get("pooling_mode_mean_tokens", True):
+            raise BundleError(f"{model_dir}: only mean pooling is supported by the runtime")
+    modules = model_dir / "modules.json"
+    if modules.is_file():
+        facts["normalize"] = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+    config = json.loads((model_dir / "config.json").read_text())
+    facts["dim"] = int(config["hidden_size"])
+    facts["architecture"] = (config.get("architectures") or ["?"])[0]
+    return facts
+
+
+def write_bundle(model_dir: Path, bundles_dir: Path, name: str, base_model: str,
+                 training: dict[str, Any] | None = None, parity_sample: int = 256,
+                 quantize: bool = True) -> Path:
+    """Export `model_dir` to ONNX, quantise to INT8 where parity holds, and write a new bundle
+    directory `bundles_dir/<model_version>`. Nothing is visible under that name until the bundle is
+    complete (written in a temporary directory, then renamed)."""
+    bundles_dir.mkdir(parents=True, exist_ok=True)
+    facts = _model_facts(model_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles_dir))
+    try:
+        work = staging / "_work"
+        fp32 = export_onnx(model_dir, work / "fp32")
+        tokenizer_src = work / "fp32" / "tokenizer.json"
+        texts = list(parity_texts(parity_sample))
+        encoder_meta: dict[str, Any] = {"dim": facts["dim"], "max_seq_length": facts["max_seq_length"],
+                                        "pooling": facts["pooling"], "normalize": facts["normalize"],
+                                        "architecture": facts["architecture"], "outputs": "last_hidden_state"}
+        parity: dict[str, Any] = {"measured": False}
+        chosen = fp32
+        encoder_meta["precision"] = "fp32"
+        if quantize:
+            int8 = work / "int8" / "model.onnx"
+            int8.parent.mkdir(parents=True)
+            encoder_meta["quantization"] = quantize_int8(fp32, int8, QuantizationRecipe())
+            parity = {"measured": True, **measure_parity(fp32, int8, tokenizer_src, facts["max_seq_length"], texts)}
+            if parity["passed"]:
+                chosen, encoder_meta["precision"] = int8, "int8"
+                logger.info("INT8 parity holds (mean %.4f, min %.4f): shipping INT8", parity["mean_cosine"],
+                            parity["min_cosine"])
+            else:
+                logger.warning("INT8 parity FAILS the bar (mean %.4f, min %.4f): shipping FP32 ONNX instead",
+                               parity["mean_cosine"], parity["min_cosine"])
+        (staging / "encoder").mkdir()
+        shutil.copy2(chosen, staging / "encoder" / "model.onnx")
+        (staging / "tokenizer").mkdir()
+        for fname in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
+            if (work / "fp32" / fname).is_file():
+                shutil.copy2(work / "fp32" / fname, staging / "tokenizer" / fname)
+        shutil.rmtree(work)
+
+        files = {
+            str(p.relative_to(staging)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in sorted(staging.rglob("*")) if p.is_file()
+        }
+        digest = files_digest(files)
+        created = datetime.now(UTC)
+        model_version = f"{name}-{created.strftime('%Y%m%d%H%M%S')}-{digest[:8]}"
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model_version": model_version,
+            "created_at": created.isoformat(),
+            "base_model": base_model,
+            "encoder": {"file": "encoder/model.onnx", **encoder_meta},
+            "tokenizer": {"file": "tokenizer/tokenizer.json"},
+            "hybrid": {"dense_weight": DEFAULT_DENSE_WEIGHT, "bm25_weight": DEFAULT_BM25_WEIGHT},
+            "bm25": {"k1": 1.2, "b": 0.75, "analyzer": lexical.ANALYZER_NAME, "normalization": "idf_upper_bound",
+                     "idf": "ln(1 + (N - n + 0.5) / (n + 0.5))", "avgdl": "fixed per index version"},
+            "threshold": {"value": UNCALIBRATED_THRESHOLD, "source": "uncalibrated_default", "target_fpr": None},
+            "parity": parity,
+            "evaluation": None,
+            "training": training or {"kind": "baseline", "fine_tuned": False},
+            "build": {"python": platform.python_version(), "host": platform.machine()},
+            "files": files,
+            "files_digest": digest,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        final = bundles_dir / model_version
+        if final.exists():
+            raise BundleError(f"bundle {final} already exists; bundles are immutable")
+        os.replace(staging, final)
+        for p in final.rglob("*"):  # immutable on disk too
+            if p.is_file():
+                p.chmod(0o444)
+        load_bundle(final)  # never hand out a bundle that would not load
+        logger.info("wrote bundle %s", final)
+        return final
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def build_baseline_bundle(bundles_dir: Path, parity_sample: int = 256) -> Path:
+    from training.baseline import BASE_MODEL, assemble_baseline
+
+    with tempfile.TemporaryDirectory(prefix="mpnet-") as tmp:
+        model_dir = assemble_baseline(Path(tmp))
+        return write_bundle(model_dir, bundles_dir, name="mpnet-baseline", base_model=BASE_MODEL,
+                            parity_sample=parity_sample)

@@ -1,0 +1,1 @@
+"""Incident data sources: the sample generator (and, later, labelled-data loaders)."""
