@@ -40,8 +40,10 @@ def export_onnx(model_dir: Path, out_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class QuantizationRecipe:
-    name: str = "dynamic-qint8-per-channel-matmul-ffn-out-fp32"
+    name: str = "dynamic-quint8-per-channel-matmul-ffn-out-fp32"
     per_channel: bool = True
+    # Signed-int8 weights gave mean cosine 0.07 on mpnet here (vs 0.993 for uint8): keep QUInt8.
+    weight_type: str = "QUInt8"
     op_types: tuple[str, ...] = ("MatMul",)
     exclude_ffn_output: bool = True
 
@@ -56,7 +58,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: QuantizationRecipe) 
         model_input=str(fp32_path),
         model_output=str(int8_path),
         per_channel=recipe.per_channel,
-        weight_type=quantization.QuantType.QInt8,
+        weight_type=getattr(quantization.QuantType, recipe.weight_type),
         op_types_to_quantize=list(recipe.op_types),
         nodes_to_exclude=excluded,
     )

