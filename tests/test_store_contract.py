@@ -1,0 +1,145 @@
+"""The same contract for every store adapter: Qdrant Edge (embedded) and Qdrant server via
+qdrant-client (its ':memory:' mode standing in for the server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexing import lexical
+from indexing.errors import StoreUnavailableError
+from indexing.store.base import IncidentStore, IndexMeta, IndexPoint
+from indexing.store.edge import EdgeStore
+from indexing.store.server import ServerStore
+
+DIM = 8
+TEXTS = {
+    "INC1": "vpn certificate expired on gateway vpn-gw-fra01",
+    "INC2": "vpn mfa push not received",
+    "INC3": "printer offline on floor 3",
+    "INC4": "database ORA-1652 unable to extend tablespace on db-srv07",
+    "INC5": "certificate expired on webshop load balancer",
+}
+
+
+def make_meta() -> IndexMeta:
+    analyzer = lexical.Analyzer()
+    return IndexMeta(index_version="test@1", model_version="test", dim=DIM, analyzer=analyzer.name, k1=1.2, b=0.75,
+                     avgdl=lexical.average_document_length(analyzer, list(TEXTS.values())), created_at="now")
+
+
+def make_points(meta: IndexMeta) -> list[IndexPoint]:
+    rng = np.random.default_rng(0)
+    bm25 = lexical.BM25Encoder(lexical.Analyzer(), lexical.BM25Params(meta.k1, meta.b, meta.avgdl))
+    points = []
+    for number, text in TEXTS.items():
+        v = rng.normal(size=DIM).astype(np.float32)
+        points.append(IndexPoint(point_id=_pid(number), dense=v / np.linalg.norm(v), sparse=bm25.document(text),
+                                 payload={"number": number, "short_description": text}))
+    return points
+
+
+def _pid(number: str) -> str:
+    from indexing.incidents import point_id_for
+
+    return point_id_for(number)
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IncidentStore]:
+    s: IncidentStore = EdgeStore(tmp_path / "idx") if request.param == "edge" else ServerStore(":memory:", "incidents")
+    yield s
+    s.close()
+
+
+def test_empty_store_has_no_index(store: IncidentStore) -> None:
+    assert store.meta() is None
+
+
+def test_create_upsert_count_and_idempotence(store: IncidentStore) -> None:
+    meta = make_meta()
+    store.create_index(meta)
+    assert store.meta() == meta
+    points = make_points(meta)
+    store.upsert(points)
+    assert store.count() == len(TEXTS)
+    store.upsert(points)  # same ids: overwritten, not duplicated
+    assert store.count() == len(TEXTS)
+    with pytest.raises(FileExistsError):
+        store.create_index(meta)
+
+
+def test_dense_search_orders_by_cosine(store: IncidentStore) -> None:
+    meta = make_meta()
+    store.create_index(meta)
+    points = make_points(meta)
+    store.upsert(points)
+    query = points[2].dense
+    hits = store.search_dense(query, 5)
+    assert hits[0].point_id == points[2].point_id
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    expected = sorted((float(np.dot(query, p.dense)) for p in points), reverse=True)
+    assert [h.score for h in hits] == pytest.approx(expected, abs=1e-5)
+
+
+def test_sparse_search_is_bm25_with_qdrant_idf(store: IncidentStore) -> None:
+    meta = make_meta()
+    store.create_index(meta)
+    points = make_points(meta)
+    store.upsert(points)
+    bm25 = lexical.BM25Encoder(lexical.Analyzer(), lexical.BM25Params(meta.k1, meta.b, meta.avgdl))
+    query = bm25.query("certificate expired vpn")
+    df = store.doc_freqs(query.indices)
+    assert df[lexical.term_id("certificate")] == 2
+    assert df[lexical.term_id("vpn")] == 2
+    idf = {t: lexical.idf(store.count(), df[t]) for t in query.indices}
+    hits = store.search_sparse(query, 10)
+    by_id = {p.point_id: p for p in points}
+    assert {h.point_id for h in hits} == {_pid("INC1"), _pid("INC2"), _pid("INC5")}
+    for h in hits:
+        assert h.score == pytest.approx(lexical.raw_score(query, by_id[h.point_id].sparse.as_dict(), idf), rel=1e-5)
+    assert hits[0].point_id == _pid("INC1")
+
+
+def test_fetch_returns_vectors_and_payload_and_delete_removes(store: IncidentStore) -> None:
+    meta = make_meta()
+    store.create_index(meta)
+    points = make_points(meta)
+    store.upsert(points)
+    got = {s.point_id: s for s in store.fetch([points[0].point_id, points[3].point_id, _pid("INC404")])}
+    assert set(got) == {points[0].point_id, points[3].point_id}
+    stored = got[points[3].point_id]
+    assert stored.payload["number"] == "INC4"
+    assert "terms" not in stored.payload
+    assert np.allclose(stored.dense, points[3].dense, atol=1e-6)
+    assert stored.sparse == pytest.approx(points[3].sparse.as_dict())
+    store.delete([points[0].point_id])
+    assert store.count() == len(TEXTS) - 1
+    assert store.fetch([points[0].point_id]) == []
+    query = lexical.BM25Encoder(lexical.Analyzer(), lexical.BM25Params(meta.k1, meta.b, meta.avgdl)).query("vpn")
+    assert store.doc_freqs(query.indices)[query.indices[0]] == 1
+
+
+def test_edge_index_survives_reopen(tmp_path: Path) -> None:
+    meta = make_meta()
+    store = EdgeStore(tmp_path / "idx")
+    store.create_index(meta)
+    store.upsert(make_points(meta))
+    store.close()
+    reopened = EdgeStore(tmp_path / "idx")
+    assert reopened.meta() == meta
+    assert reopened.count() == len(TEXTS)
+    reopened.close()
+
+
+def test_unreachable_server_raises_store_unavailable() -> None:
+    from conftest import free_port
+
+    store = ServerStore(f"http://127.0.0.1:{free_port()}", "incidents", timeout=1)
+    with pytest.raises(StoreUnavailableError, match="failed on"):
+        store.ping()
+    with pytest.raises(StoreUnavailableError):
+        store.meta()
