@@ -24,8 +24,14 @@ logger = logging.getLogger("incident_sim")
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
-    for noisy in ("root", "httpx", "onnxruntime"):  # onnxruntime.quantization logs per tensor on root
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_root_info)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _quiet_root_info(record: logging.LogRecord) -> bool:
+    """onnxruntime's quantiser logs one INFO line per tensor straight on the root logger."""
+    return record.name != "root" or record.levelno >= logging.WARNING
 
 
 def _fail(exc: Exception) -> None:

@@ -17,10 +17,6 @@ from service.metrics import Metrics
 logger = logging.getLogger("service.access")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -37,9 +33,11 @@ class RequestContextMiddleware:
             request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500}
+        status_holder: dict[str, Any] = {"status": 500, "rejected": False}
 
         async def send_wrapper(message: Message) -> None:
+            if status_holder["rejected"]:
+                return  # a 413 has been sent already; whatever the app says now goes nowhere
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
@@ -53,8 +51,10 @@ class RequestContextMiddleware:
                 request_id)).encode()
             await send_wrapper({"type": "http.response.start", "status": 413,
                                 "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(body)).encode())]})
+                                            (b"content-length", str(len(body)).encode()),
+                                            (b"connection", b"close")]})
             await send_wrapper({"type": "http.response.body", "body": body})
+            status_holder["rejected"] = True
 
         declared = headers.get("content-length")
         try:
@@ -65,17 +65,18 @@ class RequestContextMiddleware:
 
                 async def limited_receive() -> Message:
                     nonlocal received
+                    if status_holder["rejected"]:
+                        return {"type": "http.disconnect"}
                     message = await receive()
                     if message["type"] == "http.request":
                         received += len(message.get("body", b""))
                         if received > self.max_body_bytes:
-                            raise _BodyTooLarge
+                            # answer now, before the rest of the body is read; the app sees a disconnect
+                            await too_large()
+                            return {"type": "http.disconnect"}
                     return message
 
-                try:
-                    await self.app(scope, limited_receive, send_wrapper)
-                except _BodyTooLarge:
-                    await too_large()
+                await self.app(scope, limited_receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route_name") or _route_template(scope)
