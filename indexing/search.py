@@ -20,7 +20,7 @@ import numpy as np
 
 from indexing import lexical
 from indexing.scoring import hybrid_score
-from indexing.store.base import IncidentStore, StoredIncident
+from indexing.store.base import IncidentStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,62 +56,68 @@ class HybridSearcher:
 
     def search(self, query_vector: np.ndarray, query_text: str, top_k: int,
                exclude_ids: Collection[str] = ()) -> SearchOutcome:
-        stages: dict[str, float] = {}
-        t0 = time.perf_counter()
+        stages = dict.fromkeys(("bm25_stats", "dense_search", "bm25_search", "fusion", "fetch"), 0.0)
+
+        def timed(stage: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                stages[stage] += time.perf_counter() - t
+
         sparse_query = self.bm25.query(query_text)
+        t0 = time.perf_counter()
         n_docs = self.store.count()
         doc_freq = self.store.doc_freqs(sparse_query.indices)
-        idf_by_term = {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}
-        bound = lexical.upper_bound(sparse_query, idf_by_term, doc_freq)
         stages["bm25_stats"] = time.perf_counter() - t0
+        bound = lexical.upper_bound(
+            sparse_query, {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}, doc_freq)
 
         exclude = set(exclude_ids)
         k = max(self.candidate_k, top_k + len(exclude))
-        known: dict[str, StoredIncident] = {}
-        stages["dense_search"] = stages["bm25_search"] = stages["fetch"] = 0.0
+        dense: dict[str, float] = {}  # exact cosine, from Qdrant
+        raw: dict[str, float] = {}  # exact BM25 (Qdrant's IDF), 0 when no term is shared
         while True:
-            t = time.perf_counter()
-            dense_hits = self.store.search_dense(query_vector, k)
-            stages["dense_search"] += time.perf_counter() - t
-            t = time.perf_counter()
-            sparse_hits = self.store.search_sparse(sparse_query, k)
-            stages["bm25_search"] += time.perf_counter() - t
-            wanted = [h.point_id for h in (*dense_hits, *sparse_hits) if h.point_id not in known]
-            t = time.perf_counter()
-            for stored in self.store.fetch(list(dict.fromkeys(wanted))):
-                known[stored.point_id] = stored
-            stages["fetch"] += time.perf_counter() - t
+            dense_hits = timed("dense_search", self.store.search_dense, query_vector, k)
+            sparse_hits = timed("bm25_search", self.store.search_sparse, sparse_query, k)
+            dense.update((h.point_id, h.score) for h in dense_hits)
+            raw.update((h.point_id, h.score) for h in sparse_hits)
+            # both parts for every candidate: ask Qdrant for the part each candidate still lacks
+            need_dense = [pid for pid in raw if pid not in dense and pid not in exclude]
+            need_bm25 = [pid for pid in dense if pid not in raw and pid not in exclude]
+            if need_dense:
+                dense.update((h.point_id, h.score) for h in timed(
+                    "dense_search", self.store.search_dense, query_vector, len(need_dense), need_dense))
+            if need_bm25:
+                found = {h.point_id: h.score for h in timed(
+                    "bm25_search", self.store.search_sparse, sparse_query, len(need_bm25), need_bm25)}
+                raw.update((pid, found.get(pid, 0.0)) for pid in need_bm25)
 
             t = time.perf_counter()
-            scored = [self._score(s, query_vector, sparse_query, idf_by_term, bound)
-                      for pid, s in known.items() if pid not in exclude]
-            scored.sort(key=lambda r: (-r.score, str(r.payload.get("number", r.point_id))))
-            stages["fusion"] = stages.get("fusion", 0.0) + time.perf_counter() - t
-
-            dense_exhausted = len(dense_hits) < k  # every stored incident has been seen
-            if dense_exhausted:
+            scored = sorted(
+                ((hybrid_score(dense[pid], lexical.normalise(raw[pid], bound), self.dense_weight, self.bm25_weight),
+                  pid) for pid in dense.keys() & raw.keys() if pid not in exclude),
+                key=lambda item: (-item[0], item[1]),
+            )
+            if len(dense_hits) < k:  # the dense list holds every stored incident: nothing unseen
                 certified = True
             else:
-                unseen_dense = dense_hits[-1].score
                 unseen_bm25 = 0.0 if len(sparse_hits) < k else lexical.normalise(sparse_hits[-1].score, bound)
-                unseen_max = hybrid_score(unseen_dense, unseen_bm25, self.dense_weight, self.bm25_weight)
-                certified = len(scored) >= top_k and scored[top_k - 1].score >= unseen_max
+                unseen_max = hybrid_score(dense_hits[-1].score, unseen_bm25, self.dense_weight, self.bm25_weight)
+                certified = len(scored) >= top_k and scored[top_k - 1][0] >= unseen_max
+            stages["fusion"] += time.perf_counter() - t
             if certified or k >= self.max_candidate_k:
-                if not certified:
-                    logger.warning("hybrid top-%d not certified exact at K=%d", top_k, k)
-                return SearchOutcome(scored[:top_k], len(known), k, certified, stages)
+                break
             k = min(k * 4, self.max_candidate_k)
+        if not certified:
+            logger.warning("hybrid top-%d not certified exact at K=%d", top_k, k)
 
-    def _score(self, stored: StoredIncident, query_vector: np.ndarray, sparse_query: lexical.SparseVector,
-               idf_by_term: dict[int, float], bound: float) -> ScoredIncident:
-        dense = float(np.dot(query_vector, stored.dense)) if stored.dense is not None else 0.0
-        raw = lexical.raw_score(sparse_query, stored.sparse or {}, idf_by_term)
-        norm = lexical.normalise(raw, bound)
-        return ScoredIncident(
-            point_id=stored.point_id,
-            payload=stored.payload,
-            score=hybrid_score(dense, norm, self.dense_weight, self.bm25_weight),
-            dense=dense,
-            bm25=norm,
-            bm25_raw=raw,
-        )
+        top = scored[:top_k]
+        payloads = {s.point_id: s.payload for s in
+                    timed("fetch", self.store.fetch, [pid for _, pid in top], with_vectors=False)}
+        results = [
+            ScoredIncident(point_id=pid, payload=payloads.get(pid, {}), score=score, dense=dense[pid],
+                           bm25=lexical.normalise(raw[pid], bound), bm25_raw=raw[pid])
+            for score, pid in top
+        ]
+        return SearchOutcome(results, len(dense.keys() | raw.keys()), k, certified, stages)

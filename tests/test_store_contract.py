@@ -143,3 +143,20 @@ def test_unreachable_server_raises_store_unavailable() -> None:
         store.ping()
     with pytest.raises(StoreUnavailableError):
         store.meta()
+
+
+def test_searches_restricted_to_given_incidents(store: IncidentStore) -> None:
+    meta = make_meta()
+    store.create_index(meta)
+    points = make_points(meta)
+    store.upsert(points)
+    among = [points[1].point_id, points[4].point_id]
+    dense = store.search_dense(points[0].dense, 10, among=among)
+    assert {h.point_id for h in dense} == set(among)
+    for h in dense:
+        p = next(p for p in points if p.point_id == h.point_id)
+        assert h.score == pytest.approx(float(np.dot(points[0].dense, p.dense)), abs=1e-5)
+    bm25 = lexical.BM25Encoder(lexical.Analyzer(), lexical.BM25Params(meta.k1, meta.b, meta.avgdl))
+    sparse = store.search_sparse(bm25.query("certificate expired vpn"), 10, among=[points[2].point_id, _pid("INC5")])
+    assert [h.point_id for h in sparse] == [_pid("INC5")]  # INC3 shares no term with the query
+    assert store.search_dense(points[0].dense, 10, among=[]) == []

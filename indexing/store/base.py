@@ -90,11 +90,13 @@ class IncidentStore(ABC):
         """How many stored incidents contain each term (what Qdrant's IDF modifier counts)."""
 
     @abstractmethod
-    def search_dense(self, vector: np.ndarray, limit: int) -> list[Hit]: ...
+    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+        """Cosine of the best `limit` incidents; with `among`, exactly those incidents (exact search)."""
 
     @abstractmethod
-    def search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
-        """Qdrant's BM25 score (IDF applied by Qdrant) of the best `limit` incidents."""
+    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+        """Qdrant's BM25 score (IDF applied by Qdrant) of the best `limit` incidents; with `among`, of
+        those incidents only (incidents sharing no term with the query are not returned)."""
 
     @abstractmethod
     def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]: ...

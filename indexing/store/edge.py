@@ -122,20 +122,24 @@ class EdgeStore(IncidentStore):
                 for t in term_ids
             }
 
-    def search_dense(self, vector: np.ndarray, limit: int) -> list[Hit]:
+    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+        if among is not None and not among:
+            return []
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest([float(x) for x in vector], using=DENSE),
-            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)),
+            filter=_ids_filter(among),
+            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), exact=among is not None),
         )
         with self._lock:
             return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
 
-    def search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
-        if not vector.indices:
+    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+        if not vector.indices or (among is not None and not among):
             return []
         request = qe.QueryRequest(
-            limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE)
+            limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
+            filter=_ids_filter(among),
         )
         with self._lock:
             return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
@@ -171,3 +175,7 @@ class EdgeStore(IncidentStore):
                 self._shard.flush()
                 self._shard.close()
                 self._shard = None
+
+
+def _ids_filter(among: Sequence[str] | None) -> qe.Filter | None:
+    return None if among is None else qe.Filter(must=[qe.HasIdCondition(set(among))])

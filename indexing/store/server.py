@@ -106,18 +106,20 @@ class ServerStore(IncidentStore):
             out[t] = int(self._call("count", self.client.count, self.collection, count_filter=flt, exact=True).count)
         return out
 
-    def search_dense(self, vector: np.ndarray, limit: int) -> list[Hit]:
+    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+        if among is not None and not among:
+            return []
         res = self._call("query_points", self.client.query_points, self.collection,
-                         query=[float(x) for x in vector], using=DENSE, limit=limit,
-                         search_params=models.SearchParams(hnsw_ef=max(self.hnsw_ef, limit)))
+                         query=[float(x) for x in vector], using=DENSE, limit=limit, query_filter=_ids_filter(among),
+                         search_params=models.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), exact=among is not None))
         return [Hit(str(p.id), float(p.score)) for p in res.points]
 
-    def search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
-        if not vector.indices:
+    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+        if not vector.indices or (among is not None and not among):
             return []
         res = self._call("query_points", self.client.query_points, self.collection,
                          query=models.SparseVector(indices=vector.indices, values=vector.values),
-                         using=SPARSE, limit=limit)
+                         using=SPARSE, limit=limit, query_filter=_ids_filter(among))
         return [Hit(str(p.id), float(p.score)) for p in res.points]
 
     def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]:
@@ -148,3 +150,7 @@ class ServerStore(IncidentStore):
             self.client.close()
         except Exception:  # closing a dead connection is not an error worth raising
             logger.debug("ignoring error while closing the Qdrant client", exc_info=True)
+
+
+def _ids_filter(among: Sequence[str] | None) -> models.Filter | None:
+    return None if among is None else models.Filter(must=[models.HasIdCondition(has_id=list(among))])
