@@ -60,8 +60,8 @@ class Incident(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _empty_string_is_none(cls, value: Any) -> Any:
-        # ServiceNow exports write "" for unset reference and date fields.
+    def _unwrap_reference(cls, value: Any) -> Any:
+        # The Table API writes reference fields as {"value": ..., "link": ...}.
         if isinstance(value, dict) and "value" in value:  # Table API reference shape
             value = value["value"]
         return value

@@ -131,12 +131,13 @@ def idf(n_docs: int, doc_freq: int) -> float:
 
 
 def raw_score(query: SparseVector, doc: Mapping[int, float], idf_by_term: Mapping[int, float]) -> float:
-    return sum(qv * idf_by_term.get(t, 0.0) * doc.get(t, 0.0) for t, qv in zip(query.indices, query.values))
+    pairs = zip(query.indices, query.values, strict=True)
+    return sum(qv * idf_by_term.get(t, 0.0) * doc.get(t, 0.0) for t, qv in pairs)
 
 
 def upper_bound(query: SparseVector, idf_by_term: Mapping[int, float], doc_freq: Mapping[int, int]) -> float:
     """The most any stored document could score for this query (terms no document has excluded)."""
-    return sum(qv * idf_by_term[t] for t, qv in zip(query.indices, query.values) if doc_freq.get(t, 0) > 0)
+    return sum(qv * idf_by_term[t] for t, qv in zip(query.indices, query.values, strict=True) if doc_freq.get(t, 0) > 0)
 
 
 def normalise(raw: float, bound: float) -> float:

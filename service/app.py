@@ -6,11 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from service.engine import Engine
-from service.errors import error_body, install_error_handlers, request_id_of
+from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.routes import health, similar
@@ -34,16 +33,6 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.engine = engine
     app.state.metrics = metrics
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def require_json(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if request.method in ("POST", "PUT", "PATCH"):
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                return JSONResponse(error_body("unsupported_media_type",
-                                               "send the body as JSON with Content-Type: application/json",
-                                               request_id_of(request)), status_code=415)
-        return await call_next(request)
 
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     app.include_router(similar.router)

@@ -44,21 +44,26 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        async def too_large() -> None:
-            body = json.dumps(error_body(
-                "payload_too_large",
-                f"request body exceeds the limit of {self.max_body_bytes} bytes; send less text",
-                request_id)).encode()
-            await send_wrapper({"type": "http.response.start", "status": 413,
+        async def reject(status: int, code: str, message: str) -> None:
+            body = json.dumps(error_body(code, message, request_id)).encode()
+            self.metrics.errors.labels(route=_route_template(scope), code=code).inc()
+            await send_wrapper({"type": "http.response.start", "status": status,
                                 "headers": [(b"content-type", b"application/json"),
                                             (b"content-length", str(len(body)).encode()),
                                             (b"connection", b"close")]})
             await send_wrapper({"type": "http.response.body", "body": body})
             status_holder["rejected"] = True
 
+        async def too_large() -> None:
+            await reject(413, "payload_too_large",
+                         f"request body exceeds the limit of {self.max_body_bytes} bytes; send less text")
+
         declared = headers.get("content-length")
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            if scope["method"] in ("POST", "PUT", "PATCH") and content_type != "application/json":
+                await reject(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+            elif declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await too_large()
             else:
                 received = 0

@@ -12,7 +12,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INCIDENT_SIM_", env_file=None, extra="ignore")
 
     data_dir: Path = Field(Path("var"), description="Where bundles and the embedded Qdrant Edge index live.")
-    bundle_path: Path | None = Field(None, description="Bundle directory to serve; default: newest under data_dir/bundles.")
+    bundle_path: Path | None = Field(
+        None, description="Bundle directory to serve; default: the newest under data_dir/bundles.")
     qdrant_url: str | None = Field(None, description="Qdrant server/cluster URL; unset = embedded Qdrant Edge.")
     qdrant_api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
     qdrant_timeout_s: float = Field(5.0, gt=0)

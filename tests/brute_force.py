@@ -39,7 +39,8 @@ class BruteForceHybrid:
         for term, qtf in q.items():
             tf = doc.get(term, 0)
             if tf:
-                total += qtf * self.idf(term) * tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * dl / self.avgdl))
+                saturation = tf + self.k1 * (1 - self.b + self.b * dl / self.avgdl)
+                total += qtf * self.idf(term) * tf * (self.k1 + 1) / saturation
         return total
 
     def bm25_norm(self, query: str, number: str) -> float:

@@ -105,7 +105,7 @@ class IncidentStore(ABC):
     def ping(self) -> None:
         """Raise StoreUnavailableError when the store cannot answer."""
 
-    def optimize(self) -> None:
+    def optimize(self) -> None:  # noqa: B027 - optional hook, most adapters need nothing
         """Build search structures after a bulk load (no-op where the engine does it itself)."""
 
     @abstractmethod

@@ -160,7 +160,7 @@ class EdgeStore(IncidentStore):
                 point_id=str(rec.id),
                 payload=payload,
                 dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
-                sparse=dict(zip(sparse.indices, sparse.values)) if sparse is not None else None,
+                sparse=dict(zip(sparse.indices, sparse.values, strict=True)) if sparse is not None else None,
             ))
         return out
 

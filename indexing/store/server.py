@@ -41,7 +41,8 @@ class ServerStore(IncidentStore):
             if url == ":memory:":
                 self.client = QdrantClient(location=":memory:")
             else:
-                self.client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout))
+                # no version probe in the constructor: it would block start-up for `timeout` when Qdrant is down
+                self.client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout), check_compatibility=False)
         except Exception as exc:
             raise StoreUnavailableError(f"cannot connect to Qdrant at {url}: {exc}") from exc
         self._meta: IndexMeta | None = None
@@ -138,7 +139,7 @@ class ServerStore(IncidentStore):
                 point_id=str(rec.id),
                 payload=payload,
                 dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
-                sparse=dict(zip(sparse.indices, sparse.values)) if sparse is not None else None,
+                sparse=dict(zip(sparse.indices, sparse.values, strict=True)) if sparse is not None else None,
             ))
         return out
 
