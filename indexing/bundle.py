@@ -47,6 +47,16 @@ class Bundle:
         return str(self.manifest["model_version"])
 
     @property
+    def encoder_id(self) -> str:
+        """Identity of what turns text into vectors (encoder + tokenizer + length + pooling). Two bundle
+        versions that differ only in threshold or evaluation share it, and so can share an index."""
+        files = self.manifest["files"]
+        enc = self.manifest["encoder"]
+        parts = [files[enc["file"]]["sha256"], files[self.manifest["tokenizer"]["file"]]["sha256"],
+                 str(enc["max_seq_length"]), str(enc.get("pooling")), str(enc.get("normalize"))]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    @property
     def encoder_path(self) -> Path:
         return self.path / self.manifest["encoder"]["file"]
 

@@ -30,6 +30,7 @@ def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus_texts: Seq
     meta = IndexMeta(
         index_version=f"{bundle.model_version}@{now.strftime('%Y%m%dT%H%M%SZ')}",
         model_version=bundle.model_version,
+        encoder_id=bundle.encoder_id,
         dim=bundle.dim,
         analyzer=analyzer.name,
         k1=float(bundle.bm25["k1"]),
@@ -43,11 +44,11 @@ def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus_texts: Seq
 
 
 def check_index_matches(meta: IndexMeta, bundle: Bundle) -> None:
-    if meta.model_version != bundle.model_version or meta.dim != bundle.dim:
+    if meta.encoder_id != bundle.encoder_id or meta.dim != bundle.dim:
         raise IndexMismatchError(
-            f"the index {meta.index_version} was built with model {meta.model_version} (dim {meta.dim}), "
-            f"but bundle {bundle.model_version} (dim {bundle.dim}) is loaded; re-index into a new data "
-            "directory or collection with this bundle"
+            f"the index {meta.index_version} was built with model {meta.model_version} (encoder {meta.encoder_id}, "
+            f"dim {meta.dim}), but bundle {bundle.model_version} (encoder {bundle.encoder_id}, dim {bundle.dim}) is "
+            "loaded: its vectors mean something else; re-index into a new data directory or collection"
         )
     if meta.analyzer != bundle.bm25["analyzer"]:
         raise IndexMismatchError(f"index analyzer {meta.analyzer} differs from the bundle's {bundle.bm25['analyzer']}")

@@ -53,8 +53,13 @@ def test_index_of_another_model_is_refused(tmp_path: Path, minilm_bundle: Bundle
     index_incidents(incidents[:10], minilm_bundle, encoder, store, progress=False)
     meta = store.meta()
     assert isinstance(meta, IndexMeta)
-    other = Bundle(path=minilm_bundle.path, manifest={**minilm_bundle.manifest, "model_version": "other-model"})
-    with pytest.raises(IndexMismatchError, match="built with model"):
+    # a new bundle version with the same encoder (e.g. a recalibrated threshold) may use the index
+    recalibrated = Bundle(path=minilm_bundle.path, manifest={**minilm_bundle.manifest, "model_version": "recal"})
+    index_incidents(incidents[:10], recalibrated, encoder, store, progress=False)
+    files = {**minilm_bundle.manifest["files"], "encoder/model.onnx": {"sha256": "0" * 64, "bytes": 1}}
+    other = Bundle(path=minilm_bundle.path, manifest={**minilm_bundle.manifest, "model_version": "other-model",
+                                                      "files": files})
+    with pytest.raises(IndexMismatchError, match="its vectors mean something else"):
         index_incidents(incidents[:10], other, encoder, store, progress=False)
     assert store.count() == 10  # nothing lost
     assert replace(meta) == store.meta()

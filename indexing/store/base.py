@@ -22,7 +22,8 @@ class IndexMeta:
     """What an index version was built with. The service refuses an index built by another model."""
 
     index_version: str
-    model_version: str
+    model_version: str  # the bundle that created the index
+    encoder_id: str  # what the vectors mean: any bundle with this encoder_id may query the index
     dim: int
     analyzer: str
     k1: float
