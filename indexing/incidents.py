@@ -32,6 +32,7 @@ INCIDENT_FIELDS = (
     "close_notes",
     "problem_id",
     "duplicate_of",
+    "parent_incident",
 )
 
 # Fixed namespace so point ids are the same on every machine and every run.
@@ -57,6 +58,7 @@ class Incident(BaseModel):
     close_notes: str | None = None
     problem_id: str | None = None
     duplicate_of: str | None = None
+    parent_incident: str | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -67,7 +69,8 @@ class Incident(BaseModel):
         return value
 
     @field_validator("opened_at", "resolved_at", "sys_id", "category", "subcategory", "cmdb_ci",
-                     "assignment_group", "close_notes", "problem_id", "duplicate_of", mode="before")
+                     "assignment_group", "close_notes", "problem_id", "duplicate_of", "parent_incident",
+                     mode="before")
     @classmethod
     def _blank_to_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

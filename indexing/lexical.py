@@ -135,9 +135,28 @@ def raw_score(query: SparseVector, doc: Mapping[int, float], idf_by_term: Mappin
     return sum(qv * idf_by_term.get(t, 0.0) * doc.get(t, 0.0) for t, qv in pairs)
 
 
-def upper_bound(query: SparseVector, idf_by_term: Mapping[int, float], doc_freq: Mapping[int, int]) -> float:
-    """The most any stored document could score for this query (terms no document has excluded)."""
-    return sum(qv * idf_by_term[t] for t, qv in zip(query.indices, query.values, strict=True) if doc_freq.get(t, 0) > 0)
+NORMALIZATIONS = ("idf_upper_bound", "query_self_score")
+
+
+def upper_bound(query: SparseVector, idf_by_term: Mapping[int, float], doc_freq: Mapping[int, int],
+                mode: str = "idf_upper_bound", params: BM25Params | None = None) -> float:
+    """The per-query divisor of BM25; it depends on the query and the corpus statistics only.
+
+    * idf_upper_bound: the most any stored document could score for these terms (each stored weight is
+      below 1), so bm25_norm < 1 always;
+    * query_self_score: the score the query would get against itself as a document; documents that
+      repeat the query's terms more can exceed it and are clipped to 1.
+    Terms no stored document has are left out of both."""
+    present = [(t, qv) for t, qv in zip(query.indices, query.values, strict=True) if doc_freq.get(t, 0) > 0]
+    if mode == "idf_upper_bound":
+        return sum(qv * idf_by_term[t] for t, qv in present)
+    if mode == "query_self_score":
+        if params is None:
+            raise ValueError("query_self_score needs the BM25 parameters")
+        length = sum(query.values)
+        norm = params.k1 * (1.0 - params.b + params.b * length / params.avgdl)
+        return sum(qv * idf_by_term[t] * qv / (qv + norm) for t, qv in present)
+    raise ValueError(f"unknown BM25 normalization {mode!r}; known: {NORMALIZATIONS}")
 
 
 def normalise(raw: float, bound: float) -> float:

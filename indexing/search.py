@@ -46,8 +46,10 @@ class SearchOutcome:
 
 class HybridSearcher:
     def __init__(self, store: IncidentStore, bm25: lexical.BM25Encoder, dense_weight: float, bm25_weight: float,
-                 candidate_k: int = 100, max_candidate_k: int = 1600) -> None:
+                 candidate_k: int = 100, max_candidate_k: int = 1600,
+                 normalization: str = "idf_upper_bound") -> None:
         self.store = store
+        self.normalization = normalization
         self.bm25 = bm25
         self.dense_weight = dense_weight
         self.bm25_weight = bm25_weight
@@ -71,7 +73,8 @@ class HybridSearcher:
         doc_freq = self.store.doc_freqs(sparse_query.indices)
         stages["bm25_stats"] = time.perf_counter() - t0
         bound = lexical.upper_bound(
-            sparse_query, {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}, doc_freq)
+            sparse_query, {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}, doc_freq,
+            self.normalization, self.bm25.params)
 
         exclude = set(exclude_ids)
         k = max(self.candidate_k, top_k + len(exclude))

@@ -127,6 +127,87 @@ def index(
     typer.echo(f"index {meta.index_version}: {count} incidents")
 
 
+DataSource = Annotated[str, typer.Option("--data", help="'seamonkey', 'sample' or an incident export (.csv/.json)")]
+
+
+def _quality(data: str, data_dir: Path | None, n: int, weak_category: bool, bootstrap: int,
+             target_fpr: float | None):  # type: ignore[no-untyped-def]
+    settings = _settings(data_dir)
+    from indexing.bundle import load_bundle
+    from service.engine import resolve_bundle_path
+    from training.quality import load_labelled, run_quality
+
+    bundle = load_bundle(resolve_bundle_path(settings))
+    corpus = load_labelled(data, n=n, weak_category=weak_category)
+    report, evaluation, threshold = run_quality(bundle, corpus, target_fpr=target_fpr, n_boot=bootstrap)
+    return settings, bundle, corpus, report, evaluation, threshold
+
+
+def _write(report, evaluation, threshold, out: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    from training.report import plots, write_report
+
+    paths = write_report(report, out, name)
+    split = "test" if evaluation.split("test") else "validation"
+    paths += plots(evaluation.split(split), threshold, out / name, f"{report['corpus']} ({split} split)")
+    for p in paths:
+        typer.echo(f"wrote {p}")
+    typer.echo(report["verdict"])
+
+
+@app.command()
+def evaluate(
+    data: DataSource = "seamonkey",
+    data_dir: DataDir = None,
+    n: Annotated[int, typer.Option(help="Incidents to generate when --data sample.")] = 2000,
+    out: Annotated[Path, typer.Option(help="Report directory.")] = Path("benchmarks/results"),
+    name: Annotated[str | None, typer.Option(help="Report file stem (default quality-<data>).")] = None,
+    bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples for the intervals.")] = 1000,
+    weak_category: Annotated[bool, typer.Option(help="Also treat same category/subcategory as similar (weak, "
+                                                     "warned about).")] = False,
+) -> None:
+    """Evaluate the bundle on labelled data (time-ordered protocol): dense, BM25 and hybrid side by side,
+    with bootstrap intervals; writes JSON, Markdown and PNG plots."""
+    try:
+        _, _, corpus, report, evaluation, threshold = _quality(data, data_dir, n, weak_category, bootstrap, None)
+    except IncidentSimError as exc:
+        _fail(exc)
+    _write(report, evaluation, threshold, out, name or f"quality-{corpus.name}")
+
+
+@app.command()
+def calibrate(
+    data: DataSource = "seamonkey",
+    target_fpr: Annotated[float, typer.Option(min=0.0, max=0.5, help="False-positive rate to stay under.")] = 0.05,
+    data_dir: DataDir = None,
+    n: Annotated[int, typer.Option(help="Incidents to generate when --data sample.")] = 2000,
+    out: Annotated[Path, typer.Option(help="Report directory.")] = Path("benchmarks/results"),
+    bootstrap: Annotated[int, typer.Option(min=100)] = 1000,
+) -> None:
+    """Pick the lowest threshold whose validation FPR is at most the target, report the FPR and recall reached
+    on the test split, choose the BM25 normalisation, and write them into a new bundle version."""
+    try:
+        settings, bundle, corpus, report, evaluation, threshold = _quality(data, data_dir, n, False, bootstrap,
+                                                                             target_fpr)
+        from training.calibrate import write_calibrated_bundle
+
+        evaluation_summary = {"corpus": corpus.name, "label_kind": corpus.label_kind,
+                              "test": report["splits"]["test"].get("hybrid", {}),
+                              "verdict": report["verdict"]}
+        path = write_calibrated_bundle(
+            bundle, settings.bundles_dir, report["threshold"], evaluation_summary,
+            {"normalization": report["bm25_normalization"]["chosen"],
+             "normalization_why": report["bm25_normalization"]["why"]})
+    except IncidentSimError as exc:
+        _fail(exc)
+    _write(report, evaluation, threshold, out, f"calibration-{corpus.name}")
+    t = report["threshold"]
+    typer.echo(f"threshold {threshold:.4f} for target FPR {target_fpr}: validation FPR {t['validation']['fpr']:.3f} "
+               f"recall {t['validation']['recall']:.3f}; test FPR {t['test']['fpr']:.3f} "
+               f"(95% CI {t['test']['fpr_ci95'][0]:.3f}..{t['test']['fpr_ci95'][1]:.3f}) "
+               f"recall {t['test']['recall']:.3f}")
+    typer.echo(f"new bundle: {path}")
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,

@@ -103,7 +103,9 @@ class Engine:
                     check_index_matches(meta, self.bundle)
                     self._meta = meta
                     self._searcher = HybridSearcher(self.store, bm25_encoder_for(meta), self.bundle.dense_weight,
-                                                    self.bundle.bm25_weight, candidate_k=self.candidate_k)
+                                                    self.bundle.bm25_weight, candidate_k=self.candidate_k,
+                                                    normalization=self.bundle.bm25.get("normalization",
+                                                                                       "idf_upper_bound"))
         return self._searcher
 
     @property

@@ -1,0 +1,231 @@
+"""Time-ordered evaluation of dense, BM25 and hybrid retrieval with the served scoring code.
+
+Protocol (the same for every method, so numbers are comparable):
+* incidents are ordered by `opened_at`; the first 60 % form the train split, the next 20 % validation,
+  the last 20 % test (by time, no incident in two splits);
+* a query is an incident with at least one link to an earlier incident; its candidates are *all*
+  incidents opened strictly before it (any split); its positives are the linked ones among them;
+* pairs for the pair metrics: every positive, the hard negatives retrieval actually surfaces (the
+  top non-links of each method) and random negatives from the rest of the candidates.
+
+Scores are the served ones: the corpus is indexed with the product's indexer into a real store,
+incident vectors (dense and BM25 sparse) are read back from it, queries are encoded one at a time by
+the bundle's ONNX encoder exactly as /similar does, and BM25 uses the store's N and document
+frequencies with Qdrant's IDF. tests/test_evaluation.py proves /similar returns the same numbers."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from indexing import lexical
+from indexing.bundle import Bundle
+from indexing.encoder import OnnxEncoder
+from indexing.errors import InputDataError
+from indexing.indexer import bm25_encoder_for, index_incidents
+from indexing.scoring import hybrid_score
+from indexing.store.base import IncidentStore
+from indexing.store.edge import EdgeStore
+from training.data.labels import LabelledCorpus
+from training.metrics import at_threshold, bootstrap_ci, pr_auc, retrieval_metrics, roc_auc, spearman
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("dense", "bm25", "hybrid")
+SPLITS = ("train", "validation", "test")
+RETRIEVAL_KEYS = ("recall@1", "recall@5", "recall@10", "mrr", "map", "ndcg@10")
+
+
+class OfflineScorer:
+    """Scores a query against every stored incident with the served formulas."""
+
+    def __init__(self, dense: np.ndarray, sparse_docs: Sequence[dict[int, float]], bm25: lexical.BM25Encoder,
+                 dense_weight: float, bm25_weight: float, normalization: str = "idf_upper_bound") -> None:
+        self.dense = dense
+        self.normalization = normalization
+        self.bm25 = bm25
+        self.dense_weight, self.bm25_weight = dense_weight, bm25_weight
+        self.n_docs = len(sparse_docs)
+        postings: dict[int, list[tuple[int, float]]] = {}
+        for row, doc in enumerate(sparse_docs):
+            for term, weight in doc.items():
+                postings.setdefault(term, []).append((row, weight))
+        self.postings = {t: (np.array([r for r, _ in p]), np.array([w for _, w in p])) for t, p in postings.items()}
+
+    @classmethod
+    def from_store(cls, store: IncidentStore, point_ids: Sequence[str], bm25: lexical.BM25Encoder,
+                   dense_weight: float, bm25_weight: float, normalization: str = "idf_upper_bound") -> OfflineScorer:
+        stored = {}
+        for start in range(0, len(point_ids), 256):
+            for s in store.fetch(point_ids[start : start + 256], with_vectors=True):
+                stored[s.point_id] = s
+        missing = [p for p in point_ids if p not in stored]
+        if missing:
+            raise InputDataError(f"{len(missing)} incidents of the corpus are not in the index")
+        if store.count() != len(point_ids):
+            raise InputDataError(f"the index holds {store.count()} incidents, the corpus {len(point_ids)}: "
+                                 "evaluate on an index of exactly this corpus")
+        dense = np.stack([stored[p].dense for p in point_ids]).astype(np.float32)
+        return cls(dense, [stored[p].sparse or {} for p in point_ids], bm25, dense_weight, bm25_weight, normalization)
+
+    def score(self, query_vector: np.ndarray, query_text: str) -> dict[str, np.ndarray]:
+        sparse_q = self.bm25.query(query_text)
+        raw = np.zeros(self.n_docs)
+        doc_freq = {}
+        idf = {}
+        for term in sparse_q.indices:
+            rows = self.postings.get(term)
+            doc_freq[term] = 0 if rows is None else len(rows[0])
+            idf[term] = lexical.idf(self.n_docs, doc_freq[term])
+        for term, qtf in zip(sparse_q.indices, sparse_q.values, strict=True):
+            if term in self.postings:
+                rows, weights = self.postings[term]
+                raw[rows] += qtf * idf[term] * weights
+        bound = lexical.upper_bound(sparse_q, idf, doc_freq, self.normalization, self.bm25.params)
+        bm25 = np.clip(raw / bound, 0.0, 1.0) if bound > 0 else np.zeros(self.n_docs)
+        dense = self.dense @ query_vector.astype(np.float32)
+        return {"dense": dense.astype(float), "bm25": bm25,
+                "hybrid": hybrid_score(dense.astype(float), bm25, self.dense_weight, self.bm25_weight), "raw": raw}
+
+
+@dataclass
+class QueryResult:
+    number: str
+    split: str
+    metrics: dict[str, dict[str, float]]  # method -> metric -> value
+    pairs: list[tuple[str, bool, dict[str, float]]]  # (candidate number, is_link, method -> score)
+
+
+@dataclass
+class Evaluation:
+    corpus: str
+    label_kind: str
+    queries: list[QueryResult]
+    notes: list[str] = field(default_factory=list)
+
+    def split(self, name: str) -> list[QueryResult]:
+        return [q for q in self.queries if q.split == name]
+
+
+def split_of(position: int, n: int, fractions: tuple[float, float] = (0.6, 0.8)) -> str:
+    if position < fractions[0] * n:
+        return "train"
+    return "validation" if position < fractions[1] * n else "test"
+
+
+def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: OnnxEncoder, hard_negatives: int = 5,
+                    random_negatives: int = 10, seed: int = 0, progress: bool = True,
+                    query_vectors: dict[str, np.ndarray] | None = None) -> Evaluation:
+    """Run the time-ordered protocol over every query of the corpus (scorer rows = corpus order)."""
+    incidents = corpus.incidents
+    linked = corpus.linked()
+    opened = [i.opened_at for i in incidents]
+    rng = np.random.default_rng(seed)
+    results = []
+    position_of = {inc.number: p for p, inc in enumerate(incidents)}
+    query_positions = [p for p, inc in enumerate(incidents)
+                       if any(opened[position_of[n]] < opened[p] for n in linked.get(inc.number, ()))]
+    if not query_positions:
+        raise InputDataError(f"{corpus.name}: no incident links to an earlier one, so there is no query")
+    for p in tqdm(query_positions, desc=f"evaluating {corpus.name}", unit="query", disable=not progress):
+        inc = incidents[p]
+        candidates = np.array([c for c in range(p) if opened[c] < opened[p]])
+        positives = {position_of[n] for n in linked[inc.number] if opened[position_of[n]] < opened[p]}
+        if query_vectors is not None and inc.number in query_vectors:
+            vector = query_vectors[inc.number]
+        else:
+            vector, _ = encoder.encode_one(inc.text())  # one at a time, exactly as /similar encodes
+            if query_vectors is not None:
+                query_vectors[inc.number] = vector
+        scores = scorer.score(vector, inc.text())
+        metrics, negatives = {}, set()
+        for method in METHODS:
+            cand_scores = scores[method][candidates]
+            order = candidates[np.lexsort((candidates, -cand_scores))]
+            relevance = [c in positives for c in order]
+            metrics[method] = retrieval_metrics(relevance, len(positives))
+            negatives.update(int(c) for c in order[[not r for r in relevance]][:hard_negatives])
+        rest = [int(c) for c in candidates if c not in positives and c not in negatives]
+        if rest:
+            negatives.update(int(c) for c in rng.choice(rest, size=min(random_negatives, len(rest)), replace=False))
+        pairs = [(incidents[c].number, c in positives, {m: float(scores[m][c]) for m in METHODS})
+                 for c in sorted(positives | negatives)]
+        results.append(QueryResult(inc.number, split_of(p, len(incidents)), metrics, pairs))
+    return Evaluation(corpus.name, corpus.label_kind, results, list(corpus.notes))
+
+
+def pair_arrays(queries: Sequence[QueryResult], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores, labels and the owning query index of every pair."""
+    scores, labels, owner = [], [], []
+    for qi, q in enumerate(queries):
+        for _, is_link, s in q.pairs:
+            scores.append(s[method])
+            labels.append(is_link)
+            owner.append(qi)
+    return np.array(scores), np.array(labels, dtype=bool), np.array(owner)
+
+
+def _pairs_of(queries_idx: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    by_query: dict[int, np.ndarray] = {}
+    for q in np.unique(owner):
+        by_query[int(q)] = np.flatnonzero(owner == q)
+    return np.concatenate([by_query[int(q)] for q in queries_idx]) if len(queries_idx) else np.array([], dtype=int)
+
+
+def summarise(queries: Sequence[QueryResult], threshold: float | None, n_boot: int = 1000) -> dict[str, Any]:
+    """Headline numbers with 95 % bootstrap intervals (queries resampled, their pairs with them)."""
+    n = len(queries)
+    out: dict[str, Any] = {"queries": n}
+    if n == 0:
+        return out
+    for method in METHODS:
+        section: dict[str, Any] = {}
+        for key in RETRIEVAL_KEYS:
+            values = np.array([q.metrics[method][key] for q in queries])
+            section[key] = {"value": float(values.mean()),
+                            "ci95": bootstrap_ci(n, lambda idx, v=values: float(v[idx].mean()), n_boot)}
+        scores, labels, owner = pair_arrays(queries, method)
+        for name, fn in (("roc_auc", roc_auc), ("pr_auc", pr_auc), ("spearman", spearman)):
+            section[name] = {"value": fn(scores, labels), "ci95": bootstrap_ci(
+                n, lambda idx, f=fn, s=scores, lab=labels, o=owner: f(s[_pairs_of(idx, o)], lab[_pairs_of(idx, o)]),
+                n_boot)}
+        if threshold is not None:
+            section["at_threshold"] = at_threshold(scores, labels, threshold)
+            section["at_threshold"]["fpr_ci95"] = bootstrap_ci(
+                n, lambda idx, s=scores, lab=labels, o=owner: at_threshold(
+                    s[_pairs_of(idx, o)], lab[_pairs_of(idx, o)], threshold)["fpr"], n_boot)
+        out[method] = section
+    _, labels, _ = pair_arrays(queries, "hybrid")
+    out["pairs"] = {"positive": int(labels.sum()), "negative": int((~labels).sum()),
+                    "ratio": f"1:{(~labels).sum() / max(labels.sum(), 1):.1f}"}
+    return out
+
+
+def counts(corpus: LabelledCorpus) -> dict[str, int]:
+    c = Counter(split_of(p, len(corpus.incidents)) for p in range(len(corpus.incidents)))
+    return {s: c.get(s, 0) for s in SPLITS}
+
+
+def build_scorer(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path, normalization: str | None = None,
+                 progress: bool = True) -> tuple[OfflineScorer, OnnxEncoder]:
+    """Index the corpus with the product's indexer into a fresh Qdrant Edge index at `index_dir`
+    and read the vectors back: the evaluation scores what the service would serve."""
+    encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length)
+    store = EdgeStore(index_dir)
+    try:
+        index_incidents(corpus.incidents, bundle, encoder, store, progress=progress)
+        meta = store.meta()
+        assert meta is not None
+        scorer = OfflineScorer.from_store(
+            store, [i.point_id for i in corpus.incidents], bm25_encoder_for(meta), bundle.dense_weight,
+            bundle.bm25_weight, normalization or bundle.bm25.get("normalization", "idf_upper_bound"))
+    finally:
+        store.close()
+    return scorer, encoder
