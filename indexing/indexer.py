@@ -18,14 +18,14 @@ from indexing.store.base import IncidentStore, IndexMeta, IndexPoint
 logger = logging.getLogger(__name__)
 
 
-def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus_texts: Sequence[str]) -> IndexMeta:
+def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus: Sequence[Incident]) -> IndexMeta:
     """Return the store's index metadata, creating the index (with avgdl from this corpus) if new.
     An existing index built by another model is refused: its vectors mean something else."""
     meta = store.meta()
     if meta is not None:
         check_index_matches(meta, bundle)
         return meta
-    analyzer = lexical.Analyzer()
+    analyzer = lexical.Analyzer.from_name(bundle.bm25["analyzer"])
     now = datetime.now(UTC)
     meta = IndexMeta(
         index_version=f"{bundle.model_version}@{now.strftime('%Y%m%dT%H%M%SZ')}",
@@ -35,7 +35,7 @@ def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus_texts: Seq
         analyzer=analyzer.name,
         k1=float(bundle.bm25["k1"]),
         b=float(bundle.bm25["b"]),
-        avgdl=lexical.average_document_length(analyzer, corpus_texts),
+        avgdl=lexical.average_document_length(analyzer, [(i.short_description, i.description) for i in corpus]),
         created_at=now.isoformat(),
     )
     store.create_index(meta)
@@ -55,18 +55,19 @@ def check_index_matches(meta: IndexMeta, bundle: Bundle) -> None:
 
 
 def bm25_encoder_for(meta: IndexMeta) -> lexical.BM25Encoder:
-    if meta.analyzer != lexical.ANALYZER_NAME:
-        raise IndexMismatchError(f"index uses analyzer {meta.analyzer}; this build knows {lexical.ANALYZER_NAME}")
-    return lexical.BM25Encoder(lexical.Analyzer(), lexical.BM25Params(k1=meta.k1, b=meta.b, avgdl=meta.avgdl))
+    try:
+        analyzer = lexical.Analyzer.from_name(meta.analyzer)
+    except ValueError as exc:
+        raise IndexMismatchError(f"index {meta.index_version}: {exc}") from None
+    return lexical.BM25Encoder(analyzer, lexical.BM25Params(k1=meta.k1, b=meta.b, avgdl=meta.avgdl))
 
 
 def build_points(incidents: Sequence[Incident], encoder: OnnxEncoder, bm25: lexical.BM25Encoder,
                  batch_size: int = 32) -> tuple[list[IndexPoint], int]:
-    texts = [i.text() for i in incidents]
-    encoded = encoder.encode(texts, batch_size=batch_size)
+    encoded = encoder.encode([i.text() for i in incidents], batch_size=batch_size)
     points = [
-        IndexPoint(point_id=inc.point_id, dense=encoded.vectors[row], sparse=bm25.document(texts[row]),
-                   payload=inc.payload())
+        IndexPoint(point_id=inc.point_id, dense=encoded.vectors[row],
+                   sparse=bm25.document(inc.short_description, inc.description), payload=inc.payload())
         for row, inc in enumerate(incidents)
     ]
     return points, encoded.truncated
@@ -75,7 +76,7 @@ def build_points(incidents: Sequence[Incident], encoder: OnnxEncoder, bm25: lexi
 def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore,
                     batch_size: int = 64, progress: bool = True) -> IndexMeta:
     """Encode and upsert incidents. Point ids derive from the incident number: re-running is idempotent."""
-    meta = open_or_create_index(store, bundle, [i.text() for i in incidents])
+    meta = open_or_create_index(store, bundle, incidents)
     bm25 = bm25_encoder_for(meta)
     truncated = 0
     with tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:

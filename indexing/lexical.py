@@ -25,7 +25,10 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
 
 ANALYZER_NAME = "incident-v1"
 
@@ -43,12 +46,49 @@ STOP_WORDS = frozenset(
 
 @dataclass(frozen=True)
 class Analyzer:
-    """Lowercase word tokens; identifiers (hostnames, error codes, versions, KB numbers) are kept
-    whole *and* split into their parts so `srv-db01.corp` matches `srv-db01.corp`, `db01` and `corp`."""
+    """Lowercase word tokens. Options (all recorded in the analyzer's name, which bundles and indexes
+    carry, so indexing and querying always analyse alike):
 
-    name: str = ANALYZER_NAME
+    * identifiers (hostnames, error codes, versions, KB numbers) are kept whole, and with `split`
+      also split into their parts, so `srv-db01.corp` matches `srv-db01.corp`, `db01` and `corp`;
+    * `stop`: drop a short English stop list;
+    * `stem`: Snowball (Porter2) stemming of plain words (identifiers are never stemmed);
+    * `summary_weight`: the short description's terms count this many times in a document."""
+
+    split: bool = True
+    stop: bool = True
+    stem: bool = False
+    summary_weight: int = 1
     min_token_len: int = 2
-    stop_words: frozenset[str] = field(default=STOP_WORDS)
+
+    @property
+    def name(self) -> str:
+        flags = [f for f, on in (("nosplit", not self.split), ("nostop", not self.stop), ("stem", self.stem)) if on]
+        if self.summary_weight != 1:
+            flags.append(f"sw{self.summary_weight}")
+        return "+".join([ANALYZER_NAME, *flags])
+
+    @classmethod
+    def from_name(cls, name: str) -> Analyzer:
+        base, *flags = name.split("+")
+        if base != ANALYZER_NAME:
+            raise ValueError(f"unknown analyzer {name!r}")
+        options: dict[str, object] = {}
+        for flag in flags:
+            if flag == "nosplit":
+                options["split"] = False
+            elif flag == "nostop":
+                options["stop"] = False
+            elif flag == "stem":
+                options["stem"] = True
+            elif flag.startswith("sw") and flag[2:].isdigit():
+                options["summary_weight"] = int(flag[2:])
+            else:
+                raise ValueError(f"unknown analyzer option {flag!r} in {name!r}")
+        analyzer = cls(**options)  # type: ignore[arg-type]
+        if analyzer.name != name:
+            raise ValueError(f"analyzer name {name!r} is not canonical (expected {analyzer.name!r})")
+        return analyzer
 
     def tokens(self, text: str) -> list[str]:
         out: list[str] = []
@@ -56,13 +96,30 @@ class Analyzer:
             token = match.group(0)
             if _SPLIT.search(token):
                 out.append(token)
-                out.extend(p for p in _SPLIT.split(token) if self._keep(p))
+                if self.split:
+                    out.extend(self._word(p) for p in _SPLIT.split(token) if self._keep(p))
             elif self._keep(token):
-                out.append(token)
+                out.append(self._word(token))
         return out
 
+    def document_tokens(self, short_description: str, description: str) -> list[str]:
+        """Tokens of a stored incident (the short description weighted by `summary_weight`)."""
+        summary = self.tokens(short_description)
+        return summary * self.summary_weight + self.tokens(description)
+
     def _keep(self, token: str) -> bool:
-        return len(token) >= self.min_token_len and token not in self.stop_words
+        return len(token) >= self.min_token_len and not (self.stop and token in STOP_WORDS)
+
+    def _word(self, token: str) -> str:
+        return _stem(token) if self.stem and token.isalpha() else token
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word)
+
+
+_STEMMER = snowballstemmer.stemmer("english")
 
 
 def term_id(token: str) -> int:
@@ -96,10 +153,10 @@ class BM25Encoder:
         self.analyzer = analyzer
         self.params = params
 
-    def document(self, text: str) -> SparseVector:
-        """Sparse vector of a document. Its indices are also stored as payload (`terms`) so the
+    def document(self, short_description: str, description: str = "") -> SparseVector:
+        """Sparse vector of a stored incident. Its indices are also stored as payload (`terms`) so the
         document frequency of a term can be counted exactly as Qdrant's IDF modifier counts it."""
-        tokens = self.analyzer.tokens(text)
+        tokens = self.analyzer.document_tokens(short_description, description)
         counts = Counter(tokens)
         k1, b, avgdl = self.params.k1, self.params.b, self.params.avgdl
         norm = k1 * (1.0 - b + b * len(tokens) / avgdl)
@@ -118,11 +175,12 @@ class BM25Encoder:
         return SparseVector(indices, [by_id[i] for i in indices])
 
 
-def average_document_length(analyzer: Analyzer, texts: Sequence[str]) -> float:
-    if not texts:
+def average_document_length(analyzer: Analyzer, documents: Sequence[tuple[str, str]]) -> float:
+    """Mean analysed length of (short_description, description) documents."""
+    if not documents:
         raise ValueError("cannot compute avgdl of an empty corpus")
-    total = sum(len(analyzer.tokens(t)) for t in texts)
-    return max(total / len(texts), 1.0)
+    total = sum(len(analyzer.document_tokens(s, d)) for s, d in documents)
+    return max(total / len(documents), 1.0)
 
 
 def idf(n_docs: int, doc_freq: int) -> float:

@@ -14,16 +14,16 @@ from indexing.lexical import Analyzer
 
 
 class BruteForceHybrid:
-    def __init__(self, texts: dict[str, str], vectors: dict[str, np.ndarray], k1: float, b: float, avgdl: float,
-                 dense_weight: float = 0.7, bm25_weight: float = 0.3) -> None:
+    def __init__(self, documents: dict[str, tuple[str, str]], vectors: dict[str, np.ndarray], k1: float, b: float,
+                 avgdl: float, dense_weight: float = 0.7, bm25_weight: float = 0.3) -> None:
         self.analyzer = Analyzer()
-        self.tokens = {number: self.analyzer.tokens(t) for number, t in texts.items()}
+        self.tokens = {number: self.analyzer.document_tokens(*doc) for number, doc in documents.items()}
         self.vectors = {n: v / np.linalg.norm(v) for n, v in vectors.items()}
         self.k1, self.b, self.avgdl = k1, b, avgdl
         self.df: Counter[str] = Counter()
         for toks in self.tokens.values():
             self.df.update(set(toks))
-        self.n = len(texts)
+        self.n = len(documents)
         self.wd, self.wb = dense_weight, bm25_weight
 
     def idf(self, term: str) -> float:

@@ -49,7 +49,7 @@ def _served_scores(store, encoder, query: str, numbers: dict[str, str]) -> dict[
 def test_values_equal_textbook_bm25_with_qdrant_idf(served, incidents: list[Incident]) -> None:  # type: ignore[no-untyped-def]
     store, encoder, meta = served
     analyzer = lexical.Analyzer()
-    corpus = [analyzer.tokens(i.text()) for i in incidents]
+    corpus = [analyzer.document_tokens(i.short_description, i.description) for i in incidents]
     oracle = BM25Okapi(corpus, k1=meta.k1, b=meta.b)
     assert oracle.avgdl == pytest.approx(meta.avgdl)
     numbers = {i.point_id: i.number for i in incidents}
@@ -74,7 +74,8 @@ def test_values_equal_textbook_bm25_with_qdrant_idf(served, incidents: list[Inci
 def test_rankings_agree_with_rank_bm25(served, incidents: list[Incident]) -> None:  # type: ignore[no-untyped-def]
     store, encoder, _ = served
     analyzer = lexical.Analyzer()
-    oracle = BM25Okapi([analyzer.tokens(i.text()) for i in incidents], k1=1.2, b=0.75)
+    oracle = BM25Okapi([analyzer.document_tokens(i.short_description, i.description) for i in incidents],
+                       k1=1.2, b=0.75)
     numbers = {i.point_id: i.number for i in incidents}
     order = [i.number for i in incidents]
     overlaps, top1, rhos = [], [], []

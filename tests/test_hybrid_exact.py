@@ -27,7 +27,7 @@ def test_scores_and_top10_equal_brute_force(engine: Engine, encoder: OnnxEncoder
     engine._searcher = None
     meta = engine.store.meta()
     assert meta is not None
-    texts = {i.number: i.text() for i in incidents}
+    texts = {i.number: (i.short_description, i.description) for i in incidents}
     # The incident vectors are taken as stored: INT8 dynamic quantisation makes an embedding depend
     # slightly on its batch companions, so re-encoding here would test the encoder, not the scoring.
     stored = engine.store.fetch([i.point_id for i in incidents])

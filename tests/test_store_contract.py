@@ -28,7 +28,7 @@ TEXTS = {
 def make_meta() -> IndexMeta:
     analyzer = lexical.Analyzer()
     return IndexMeta(index_version="test@1", model_version="test", encoder_id="e1", dim=DIM, analyzer=analyzer.name,
-                     k1=1.2, b=0.75, avgdl=lexical.average_document_length(analyzer, list(TEXTS.values())),
+                     k1=1.2, b=0.75, avgdl=lexical.average_document_length(analyzer, [(t, "") for t in TEXTS.values()]),
                      created_at="now")
 
 
