@@ -135,11 +135,12 @@ def _quality(data: str, data_dir: Path | None, n: int, weak_category: bool, boot
     settings = _settings(data_dir)
     from indexing.bundle import load_bundle
     from service.engine import resolve_bundle_path
-    from training.quality import load_labelled, run_quality
+    from training.quality import evaluation_index_dir, load_labelled, run_quality
 
     bundle = load_bundle(resolve_bundle_path(settings))
     corpus = load_labelled(data, n=n, weak_category=weak_category)
-    report, evaluation, threshold = run_quality(bundle, corpus, target_fpr=target_fpr, n_boot=bootstrap)
+    report, evaluation, threshold = run_quality(bundle, corpus, target_fpr=target_fpr, n_boot=bootstrap,
+                                                index_dir=evaluation_index_dir(settings.data_dir, corpus, bundle))
     return settings, bundle, corpus, report, evaluation, threshold
 
 

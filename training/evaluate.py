@@ -220,7 +220,18 @@ def build_scorer(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path, normal
     encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length)
     store = EdgeStore(index_dir)
     try:
-        index_incidents(corpus.incidents, bundle, encoder, store, progress=progress)
+        meta = store.meta()
+        point_ids = [i.point_id for i in corpus.incidents]
+        reusable = (meta is not None and meta.encoder_id == bundle.encoder_id
+                    and meta.analyzer == bundle.bm25["analyzer"] and store.count() == len(point_ids)
+                    and len(store.fetch(point_ids, with_vectors=False)) == len(point_ids))
+        if reusable:
+            logger.info("reusing the evaluation index at %s (same encoder, analyzer and incidents)", index_dir)
+        else:
+            if meta is not None:
+                raise InputDataError(f"{index_dir} holds an index of other incidents or another encoder; "
+                                     "remove it or evaluate elsewhere")
+            index_incidents(corpus.incidents, bundle, encoder, store, progress=progress)
         meta = store.meta()
         assert meta is not None
         scorer = OfflineScorer.from_store(

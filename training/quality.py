@@ -40,12 +40,21 @@ def load_labelled(source: str, n: int = 2000, weak_category: bool = False) -> La
     return from_incidents(load_incidents(path), path.stem, weak_category)
 
 
+def evaluation_index_dir(data_dir: Path, corpus: LabelledCorpus, bundle: Bundle) -> Path:
+    """Where the evaluation index of this corpus and encoder is kept, so evaluate and calibrate re-use it."""
+    return data_dir / "eval" / f"{corpus.name}-{bundle.encoder_id}-{bundle.bm25['analyzer']}"
+
+
 def run_quality(bundle: Bundle, corpus: LabelledCorpus, target_fpr: float | None = None, n_boot: int = 1000,
-                work_dir: Path | None = None, progress: bool = True) -> tuple[dict[str, Any], Evaluation, float]:
+                index_dir: Path | None = None, progress: bool = True) -> tuple[dict[str, Any], Evaluation, float]:
     """Evaluate the bundle on the corpus. With `target_fpr`, also calibrate the threshold on the
-    validation split. Returns the report, the evaluation under the chosen normalisation, and the threshold."""
-    with tempfile.TemporaryDirectory(prefix="incident-sim-eval-", dir=work_dir) as tmp:
-        scorer, encoder = build_scorer(bundle, corpus, Path(tmp) / "index", progress=progress)
+    validation split. Returns the report, the evaluation under the chosen normalisation, and the threshold.
+    `index_dir`: where to keep the evaluation index (default: a temporary directory)."""
+    if index_dir is not None:
+        scorer, encoder = build_scorer(bundle, corpus, index_dir, progress=progress)
+    else:
+        with tempfile.TemporaryDirectory(prefix="incident-sim-eval-") as tmp:
+            scorer, encoder = build_scorer(bundle, corpus, Path(tmp) / "index", progress=progress)
     cache: dict[str, np.ndarray] = {}
     evaluations: dict[str, Evaluation] = {}
     comparison: dict[str, Any] = {}
