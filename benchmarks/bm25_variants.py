@@ -14,7 +14,6 @@ import argparse
 import itertools
 import json
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from indexing.bundle import load_bundle
 from service.engine import resolve_bundle_path
 from service.settings import Settings
 from training.evaluate import OfflineScorer, build_scorer, evaluate_corpus, summarise
-from training.quality import load_labelled
+from training.quality import evaluation_index_dir, load_labelled
 from training.report import paired_difference
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,10 +36,10 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=500)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    bundle = load_bundle(resolve_bundle_path(Settings()))
+    settings = Settings()
+    bundle = load_bundle(resolve_bundle_path(settings))
     corpus = load_labelled(args.data, n=args.n)
-    with tempfile.TemporaryDirectory() as tmp:
-        base, encoder = build_scorer(bundle, corpus, Path(tmp) / "index")
+    base, encoder = build_scorer(bundle, corpus, evaluation_index_dir(settings.data_dir, corpus, bundle))
     vectors: dict[str, np.ndarray] = {}
     documents = [(i.short_description, i.description) for i in corpus.incidents]
     rows = []

@@ -18,7 +18,7 @@ from service.settings import Settings
 from training.calibrate import write_calibrated_bundle
 from training.data.labels import WEAK_LABEL_WARNING, from_incidents, load_seamonkey
 from training.data.sample import generate_incidents
-from training.evaluate import build_scorer, evaluate_corpus, split_of, summarise
+from training.evaluate import build_scorer, evaluate_corpus, split_of, summarise, time_boundaries
 from training.quality import DEFAULT_SEAMONKEY
 
 SAMPLE = [Incident.model_validate(r) for r in generate_incidents(160, seed=12)]
@@ -89,13 +89,15 @@ def test_time_protocol_never_offers_a_later_incident(evaluated) -> None:  # type
     splits = {q.number: q.split for q in evaluation.queries}
     positions = {i.number: p for p, i in enumerate(corpus.incidents)}
     for number, split in splits.items():
-        assert split == split_of(positions[number], len(corpus.incidents))
+        assert split == split_of(positions[number], time_boundaries(corpus))
     by_split: dict[str, list] = {}
     for i in corpus.incidents:
-        by_split.setdefault(split_of(positions[i.number], len(corpus.incidents)), []).append(i.opened_at)
+        by_split.setdefault(split_of(positions[i.number], time_boundaries(corpus)), []).append(i.opened_at)
     # splits are disjoint time ranges, in order
     assert max(by_split["train"]) <= min(by_split["validation"])
     assert max(by_split["validation"]) <= min(by_split["test"])
+    n_queries = {name: len(evaluation.split(name)) for name in ("train", "validation", "test")}
+    assert n_queries["validation"] >= 0.15 * len(evaluation.queries) <= n_queries["test"]
     summary = summarise(evaluation.split("test"), 0.6, n_boot=100)
     assert summary["pairs"]["positive"] > 0 and summary["pairs"]["negative"] > summary["pairs"]["positive"]
     lo, hi = summary["hybrid"]["mrr"]["ci95"]

@@ -114,10 +114,30 @@ class Evaluation:
         return [q for q in self.queries if q.split == name]
 
 
-def split_of(position: int, n: int, fractions: tuple[float, float] = (0.6, 0.8)) -> str:
-    if position < fractions[0] * n:
+def query_positions(corpus: LabelledCorpus) -> list[int]:
+    """Positions (in time order) of the incidents linked to an earlier incident: the queries."""
+    incidents = corpus.incidents
+    linked = corpus.linked()
+    position_of = {inc.number: p for p, inc in enumerate(incidents)}
+    return [p for p, inc in enumerate(incidents)
+            if any(incidents[position_of[n]].opened_at < inc.opened_at for n in linked.get(inc.number, ()))]  # type: ignore[operator]
+
+
+def time_boundaries(corpus: LabelledCorpus, fractions: tuple[float, float] = (0.6, 0.8)) -> tuple[int, int]:
+    """Split the timeline where 60 % and 80 % of the queries have been opened: every incident before the
+    first boundary is train, then validation, then test (disjoint time ranges, no incident in two
+    splits). Cutting by queries rather than by incidents keeps enough queries in the later splits
+    when links cluster in time (SeaMonkey: 35 of 46 queries fall in the first 60 % of reports)."""
+    queries = query_positions(corpus)
+    if not queries:
+        raise InputDataError(f"{corpus.name}: no incident links to an earlier one, so there is no query")
+    return queries[int(fractions[0] * len(queries))], queries[min(int(fractions[1] * len(queries)), len(queries) - 1)]
+
+
+def split_of(position: int, boundaries: tuple[int, int]) -> str:
+    if position < boundaries[0]:
         return "train"
-    return "validation" if position < fractions[1] * n else "test"
+    return "validation" if position < boundaries[1] else "test"
 
 
 def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: OnnxEncoder, hard_negatives: int = 5,
@@ -130,11 +150,8 @@ def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: Onnx
     rng = np.random.default_rng(seed)
     results = []
     position_of = {inc.number: p for p, inc in enumerate(incidents)}
-    query_positions = [p for p, inc in enumerate(incidents)
-                       if any(opened[position_of[n]] < opened[p] for n in linked.get(inc.number, ()))]
-    if not query_positions:
-        raise InputDataError(f"{corpus.name}: no incident links to an earlier one, so there is no query")
-    for p in tqdm(query_positions, desc=f"evaluating {corpus.name}", unit="query", disable=not progress):
+    boundaries = time_boundaries(corpus)
+    for p in tqdm(query_positions(corpus), desc=f"evaluating {corpus.name}", unit="query", disable=not progress):
         inc = incidents[p]
         candidates = np.array([c for c in range(p) if opened[c] < opened[p]])
         positives = {position_of[n] for n in linked[inc.number] if opened[position_of[n]] < opened[p]}
@@ -157,7 +174,7 @@ def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: Onnx
             negatives.update(int(c) for c in rng.choice(rest, size=min(random_negatives, len(rest)), replace=False))
         pairs = [(incidents[c].number, c in positives, {m: float(scores[m][c]) for m in METHODS})
                  for c in sorted(positives | negatives)]
-        results.append(QueryResult(inc.number, split_of(p, len(incidents)), metrics, pairs))
+        results.append(QueryResult(inc.number, split_of(p, boundaries), metrics, pairs))
     return Evaluation(corpus.name, corpus.label_kind, results, list(corpus.notes))
 
 
@@ -209,7 +226,8 @@ def summarise(queries: Sequence[QueryResult], threshold: float | None, n_boot: i
 
 
 def counts(corpus: LabelledCorpus) -> dict[str, int]:
-    c = Counter(split_of(p, len(corpus.incidents)) for p in range(len(corpus.incidents)))
+    boundaries = time_boundaries(corpus)
+    c = Counter(split_of(p, boundaries) for p in range(len(corpus.incidents)))
     return {s: c.get(s, 0) for s in SPLITS}
 
 
