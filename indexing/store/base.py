@@ -57,6 +57,21 @@ class StoredIncident:
     sparse: dict[int, float] | None
 
 
+def stored_incident(record: Any) -> StoredIncident:
+    """Convert a record of either Qdrant engine (`.id`, `.payload`, `.vector` with named dense and sparse
+    vectors; both engines use the same shapes) into a StoredIncident."""
+    vectors = record.vector if isinstance(record.vector, dict) else {}
+    dense, sparse = vectors.get(DENSE), vectors.get(SPARSE)
+    payload = dict(record.payload or {})
+    payload.pop(TERMS_FIELD, None)
+    return StoredIncident(
+        point_id=str(record.id),
+        payload=payload,
+        dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
+        sparse=dict(zip(sparse.indices, sparse.values, strict=True)) if sparse is not None else None,
+    )
+
+
 @dataclass(frozen=True)
 class Hit:
     point_id: str

@@ -24,6 +24,7 @@ from indexing.store.base import (
     IndexMeta,
     IndexPoint,
     StoredIncident,
+    stored_incident,
 )
 
 logger = logging.getLogger(__name__)
@@ -149,20 +150,7 @@ class EdgeStore(IncidentStore):
             return []
         with self._lock:
             records = self._require().retrieve(list(point_ids), with_payload=True, with_vector=with_vectors)
-        out = []
-        for rec in records:
-            vectors = rec.vector if isinstance(rec.vector, dict) else {}
-            dense = vectors.get(DENSE)
-            sparse = vectors.get(SPARSE)
-            payload = dict(rec.payload or {})
-            payload.pop(TERMS_FIELD, None)
-            out.append(StoredIncident(
-                point_id=str(rec.id),
-                payload=payload,
-                dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
-                sparse=dict(zip(sparse.indices, sparse.values, strict=True)) if sparse is not None else None,
-            ))
-        return out
+        return [stored_incident(rec) for rec in records]
 
     def ping(self) -> None:
         self._require()

@@ -20,6 +20,7 @@ from indexing.store.base import (
     IndexMeta,
     IndexPoint,
     StoredIncident,
+    stored_incident,
 )
 
 logger = logging.getLogger(__name__)
@@ -128,20 +129,7 @@ class ServerStore(IncidentStore):
             return []
         records = self._call("retrieve", self.client.retrieve, self.collection, ids=list(point_ids),
                              with_payload=True, with_vectors=with_vectors)
-        out = []
-        for rec in records:
-            vectors = rec.vector if isinstance(rec.vector, dict) else {}
-            dense = vectors.get(DENSE)
-            sparse = vectors.get(SPARSE)
-            payload = dict(rec.payload or {})
-            payload.pop(TERMS_FIELD, None)
-            out.append(StoredIncident(
-                point_id=str(rec.id),
-                payload=payload,
-                dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
-                sparse=dict(zip(sparse.indices, sparse.values, strict=True)) if sparse is not None else None,
-            ))
-        return out
+        return [stored_incident(rec) for rec in records]
 
     def ping(self) -> None:
         self._call("get_collections", self.client.get_collections)
