@@ -189,11 +189,16 @@ def pair_arrays(queries: Sequence[QueryResult], method: str) -> tuple[np.ndarray
     return np.array(scores), np.array(labels, dtype=bool), np.array(owner)
 
 
-def _pairs_of(queries_idx: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    by_query: dict[int, np.ndarray] = {}
-    for q in np.unique(owner):
-        by_query[int(q)] = np.flatnonzero(owner == q)
-    return np.concatenate([by_query[int(q)] for q in queries_idx]) if len(queries_idx) else np.array([], dtype=int)
+class _PairGroups:
+    """Pair indices of each query, computed once, so a bootstrap resample of queries is a concatenation."""
+
+    def __init__(self, owner: np.ndarray, n_queries: int) -> None:
+        order = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[order], np.arange(n_queries + 1))
+        self.groups = [order[bounds[q] : bounds[q + 1]] for q in range(n_queries)]
+
+    def __call__(self, queries_idx: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.groups[q] for q in queries_idx]) if len(queries_idx) else np.array([], dtype=int)
 
 
 def summarise(queries: Sequence[QueryResult], threshold: float | None, n_boot: int = 1000) -> dict[str, Any]:
@@ -209,15 +214,20 @@ def summarise(queries: Sequence[QueryResult], threshold: float | None, n_boot: i
             section[key] = {"value": float(values.mean()),
                             "ci95": bootstrap_ci(n, lambda idx, v=values: float(v[idx].mean()), n_boot)}
         scores, labels, owner = pair_arrays(queries, method)
+        groups = _PairGroups(owner, n)
+
+        def on_resample(fn, s=scores, lab=labels, g=groups):  # type: ignore[no-untyped-def]
+            def statistic(idx: np.ndarray) -> float:
+                rows = g(idx)
+                return float(fn(s[rows], lab[rows]))
+            return statistic
+
         for name, fn in (("roc_auc", roc_auc), ("pr_auc", pr_auc), ("spearman", spearman)):
-            section[name] = {"value": fn(scores, labels), "ci95": bootstrap_ci(
-                n, lambda idx, f=fn, s=scores, lab=labels, o=owner: f(s[_pairs_of(idx, o)], lab[_pairs_of(idx, o)]),
-                n_boot)}
+            section[name] = {"value": fn(scores, labels), "ci95": bootstrap_ci(n, on_resample(fn), n_boot)}
         if threshold is not None:
             section["at_threshold"] = at_threshold(scores, labels, threshold)
             section["at_threshold"]["fpr_ci95"] = bootstrap_ci(
-                n, lambda idx, s=scores, lab=labels, o=owner: at_threshold(
-                    s[_pairs_of(idx, o)], lab[_pairs_of(idx, o)], threshold)["fpr"], n_boot)
+                n, on_resample(lambda s, lab: at_threshold(s, lab, threshold)["fpr"]), n_boot)
         out[method] = section
     _, labels, _ = pair_arrays(queries, "hybrid")
     out["pairs"] = {"positive": int(labels.sum()), "negative": int((~labels).sum()),

@@ -22,17 +22,14 @@ def retrieval_metrics(ranked_relevance: Sequence[bool], n_relevant: int) -> dict
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based), ties sharing the mean rank."""
+    """Average ranks (1-based), ties sharing the mean rank (vectorised)."""
     order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=float)
     sorted_vals = values[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_vals[j + 1] == sorted_vals[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    new_group = np.r_[True, sorted_vals[1:] != sorted_vals[:-1]]
+    starts = np.flatnonzero(new_group)
+    ends = np.r_[starts[1:], len(values)] - 1
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = ((starts + ends) / 2 + 1)[np.cumsum(new_group) - 1]
     return ranks
 
 
