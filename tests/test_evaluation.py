@@ -142,3 +142,31 @@ def test_calibrated_bundle_is_served_as_calibrated(evaluated, minilm_bundle: Bun
     assert body["threshold_source"] == "calibrated" and body["threshold"] == 0.42
     assert body["model_version"] == calibrated.model_version
     assert all(r["similar"] == (r["score"] >= 0.42) for r in body["results"])
+
+
+def test_calibrate_end_to_end_writes_report_and_plots(minilm_bundle: Bundle, tmp_path: Path) -> None:
+    from training.quality import run_quality
+    from training.report import plots, write_report
+
+    corpus = from_incidents(SAMPLE, "sample")
+    report, evaluation, threshold = run_quality(minilm_bundle, corpus, target_fpr=0.1, n_boot=100,
+                                                index_dir=tmp_path / "index", progress=False)
+    t = report["threshold"]
+    assert t["source"] == "calibrated" and t["target_fpr"] == 0.1 and t["value"] == threshold
+    assert t["validation"]["fpr"] <= 0.1
+    assert report["bm25_normalization"]["chosen"] in report["bm25_normalization"]["comparison"]
+    assert set(report["splits"]) == {"train", "validation", "test"}
+    assert report["verdict"].startswith("hybrid - dense MRR on the test split")
+    paths = write_report(report, tmp_path / "out", "quality-sample")
+    paths += plots(evaluation.split("test"), threshold, tmp_path / "out" / "quality-sample", "sample")
+    md = (tmp_path / "out" / "quality-sample.md").read_text()
+    assert "next to the 0.1 target; recall" in md and "| mrr |" in md
+    data = json.loads((tmp_path / "out" / "quality-sample.json").read_text())
+    assert data["threshold"]["test"]["fpr"] == pytest.approx(t["test"]["fpr"])
+    for p in paths:
+        assert p.stat().st_size > 500
+    assert sum(p.suffix == ".png" for p in paths) == 3
+    # the same index is reused by a second run (no re-encoding of the corpus)
+    again, _, _ = run_quality(minilm_bundle, corpus, target_fpr=0.1, n_boot=100, index_dir=tmp_path / "index",
+                              progress=False)
+    assert again["threshold"]["value"] == pytest.approx(threshold)

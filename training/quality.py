@@ -92,7 +92,8 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, target_fpr: float | None
     val_at = at_threshold(*pair_arrays(validation, "hybrid")[:2], threshold) if validation else {}
     test_hybrid = summaries["test"].get("hybrid", {}).get("at_threshold", {})
     threshold_info = {
-        "value": threshold, "source": source, "target_fpr": target_fpr,
+        "value": threshold, "source": source,
+        "target_fpr": target_fpr if target_fpr is not None else bundle.manifest["threshold"].get("target_fpr"),
         "calibrated_on": f"{corpus.name} validation split ({corpus.label_kind} labels)" if target_fpr is not None
         else bundle.manifest["threshold"].get("calibrated_on"),
         "validation": {"fpr": val_at.get("fpr", float("nan")), "recall": val_at.get("recall", float("nan"))},

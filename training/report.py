@@ -50,12 +50,15 @@ def markdown(report: dict[str, Any]) -> str:
               f"({report['bm25_normalization']['why']})", ""]
     if report.get("threshold"):
         t = report["threshold"]
+        target = f"target FPR {t['target_fpr']}" if t.get("target_fpr") is not None else "no FPR target (uncalibrated)"
+        test_fpr = (f"test: FPR {t['test']['fpr']:.3f} (95% CI {t['test']['fpr_ci95'][0]:.3f} .. "
+                    f"{t['test']['fpr_ci95'][1]:.3f})")
+        if t.get("target_fpr") is not None:
+            test_fpr += f" next to the {t['target_fpr']} target"
         lines += ["## Threshold", "",
-                  f"- threshold **{t['value']:.4f}** ({t['source']}), target FPR {t.get('target_fpr')}",
+                  f"- threshold **{t['value']:.4f}** ({t['source']}), {target}",
                   f"- validation: FPR {t['validation']['fpr']:.3f}, recall {t['validation']['recall']:.3f}",
-                  f"- test: FPR {t['test']['fpr']:.3f} (95% CI {t['test']['fpr_ci95'][0]:.3f} .. "
-                  f"{t['test']['fpr_ci95'][1]:.3f}) next to the {t.get('target_fpr')} target; "
-                  f"recall {t['test']['recall']:.3f}", ""]
+                  f"- {test_fpr}; recall {t['test']['recall']:.3f}", ""]
     lines += ["## Verdict", "", report["verdict"], ""]
     for split, summary in report["splits"].items():
         if not summary.get("queries"):
