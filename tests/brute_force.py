@@ -15,8 +15,10 @@ from indexing.lexical import Analyzer
 
 class BruteForceHybrid:
     def __init__(self, documents: dict[str, tuple[str, str]], vectors: dict[str, np.ndarray], k1: float, b: float,
-                 avgdl: float, dense_weight: float = 0.7, bm25_weight: float = 0.3) -> None:
-        self.analyzer = Analyzer()
+                 avgdl: float, dense_weight: float = 0.7, bm25_weight: float = 0.3, analyzer: str = "incident-v1",
+                 normalization: str = "idf_upper_bound") -> None:
+        self.analyzer = Analyzer.from_name(analyzer)
+        self.normalization = normalization
         self.tokens = {number: self.analyzer.document_tokens(*doc) for number, doc in documents.items()}
         self.vectors = {n: v / np.linalg.norm(v) for n, v in vectors.items()}
         self.k1, self.b, self.avgdl = k1, b, avgdl
@@ -45,8 +47,14 @@ class BruteForceHybrid:
 
     def bm25_norm(self, query: str, number: str) -> float:
         q = Counter(self.analyzer.tokens(query))
-        bound = (self.k1 + 1) * sum(qtf * self.idf(t) for t, qtf in q.items() if self.df.get(t, 0) > 0)
-        return 0.0 if bound == 0 else self.bm25_classic(query, number) / bound
+        present = {t: qtf for t, qtf in q.items() if self.df.get(t, 0) > 0}
+        if self.normalization == "idf_upper_bound":  # tf -> infinity for every query term
+            bound = (self.k1 + 1) * sum(qtf * self.idf(t) for t, qtf in present.items())
+        else:  # the query scored against itself as a document of length |q|
+            ql = sum(q.values())
+            sat = self.k1 * (1 - self.b + self.b * ql / self.avgdl)
+            bound = sum(qtf * self.idf(t) * qtf * (self.k1 + 1) / (qtf + sat) for t, qtf in present.items())
+        return 0.0 if bound == 0 else min(self.bm25_classic(query, number) / bound, 1.0)
 
     def scores(self, query: str, query_vector: np.ndarray) -> dict[str, tuple[float, float, float]]:
         qv = query_vector / np.linalg.norm(query_vector)

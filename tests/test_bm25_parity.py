@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from indexing import lexical
 from indexing.incidents import Incident
 from indexing.indexer import bm25_encoder_for
 from indexing.store.edge import EdgeStore
@@ -48,7 +47,7 @@ def _served_scores(store, encoder, query: str, numbers: dict[str, str]) -> dict[
 
 def test_values_equal_textbook_bm25_with_qdrant_idf(served, incidents: list[Incident]) -> None:  # type: ignore[no-untyped-def]
     store, encoder, meta = served
-    analyzer = lexical.Analyzer()
+    analyzer = encoder.analyzer  # the index's analyzer
     corpus = [analyzer.document_tokens(i.short_description, i.description) for i in incidents]
     oracle = BM25Okapi(corpus, k1=meta.k1, b=meta.b)
     assert oracle.avgdl == pytest.approx(meta.avgdl)
@@ -73,7 +72,7 @@ def test_values_equal_textbook_bm25_with_qdrant_idf(served, incidents: list[Inci
 
 def test_rankings_agree_with_rank_bm25(served, incidents: list[Incident]) -> None:  # type: ignore[no-untyped-def]
     store, encoder, _ = served
-    analyzer = lexical.Analyzer()
+    analyzer = encoder.analyzer  # the index's analyzer
     oracle = BM25Okapi([analyzer.document_tokens(i.short_description, i.description) for i in incidents],
                        k1=1.2, b=0.75)
     numbers = {i.point_id: i.number for i in incidents}

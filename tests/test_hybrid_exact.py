@@ -33,7 +33,8 @@ def test_scores_and_top10_equal_brute_force(engine: Engine, encoder: OnnxEncoder
     stored = engine.store.fetch([i.point_id for i in incidents])
     vectors = {s.payload["number"]: s.dense for s in stored}
     assert len(vectors) == len(texts)
-    oracle = BruteForceHybrid(texts, vectors, meta.k1, meta.b, meta.avgdl)
+    oracle = BruteForceHybrid(texts, vectors, meta.k1, meta.b, meta.avgdl, analyzer=meta.analyzer,
+                              normalization=engine.bundle.bm25["normalization"])
     grown = 0
     for query in queries:
         answer = engine.similar(SimilarQuery(text=query, top_k=10))
