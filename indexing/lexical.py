@@ -188,11 +188,6 @@ def idf(n_docs: int, doc_freq: int) -> float:
     return math.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5))
 
 
-def raw_score(query: SparseVector, doc: Mapping[int, float], idf_by_term: Mapping[int, float]) -> float:
-    pairs = zip(query.indices, query.values, strict=True)
-    return sum(qv * idf_by_term.get(t, 0.0) * doc.get(t, 0.0) for t, qv in pairs)
-
-
 NORMALIZATIONS = ("idf_upper_bound", "query_self_score")
 
 

@@ -116,7 +116,7 @@ class Engine:
         try:
             self.store.ping()
             self.searcher()
-        except (StoreUnavailableError, Exception) as exc:  # readiness never raises
+        except Exception as exc:  # readiness never raises: any failure means not ready
             return False, str(exc)
         return True, "ready"
 
