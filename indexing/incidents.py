@@ -18,23 +18,6 @@ from indexing.errors import InputDataError
 
 logger = logging.getLogger(__name__)
 
-INCIDENT_FIELDS = (
-    "number",
-    "sys_id",
-    "short_description",
-    "description",
-    "category",
-    "subcategory",
-    "cmdb_ci",
-    "assignment_group",
-    "opened_at",
-    "resolved_at",
-    "close_notes",
-    "problem_id",
-    "duplicate_of",
-    "parent_incident",
-)
-
 # Fixed namespace so point ids are the same on every machine and every run.
 _POINT_NAMESPACE = uuid.UUID("6f1c7c1e-6a57-4c55-9a52-3b8f2f0e9d11")
 _WS = re.compile(r"\s+")

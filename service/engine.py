@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from indexing.incidents import incident_text, point_id_for
 from indexing.indexer import bm25_encoder_for, check_index_matches
 from indexing.search import HybridSearcher, ScoredIncident
 from indexing.store.base import IncidentStore, IndexMeta
+from service.errors import InvalidQueryError
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,8 +67,11 @@ def open_store(settings: Settings) -> IncidentStore:
 
 
 class Engine:
-    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100) -> None:
+    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
+                 max_text_chars: int = 20_000, max_top_k: int = 50) -> None:
         self.bundle = bundle
+        self.max_text_chars = max_text_chars
+        self.max_top_k = max_top_k
         self.encoder = encoder
         self.store = store
         self.candidate_k = candidate_k
@@ -86,7 +91,8 @@ class Engine:
         except StoreUnavailableError as exc:
             logger.error("store unavailable at start-up: %s", exc)
             store = _UnavailableStore(str(exc))
-        engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k)
+        engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k,
+                     max_text_chars=settings.max_text_chars, max_top_k=settings.max_top_k)
         try:
             engine.searcher()  # checks index/model agreement early when the store is up
         except StoreUnavailableError as exc:
@@ -119,6 +125,24 @@ class Engine:
         except Exception as exc:  # readiness never raises: any failure means not ready
             return False, str(exc)
         return True, "ready"
+
+    def build_query(self, short_description: str | None, description: str | None, text: str | None,
+                    top_k: int, exclude: Sequence[str] = ()) -> SimilarQuery:
+        """Check a request against the engine's limits and turn it into a query (InvalidQueryError says what
+        to fix)."""
+        if text is not None and (short_description is not None or description is not None):
+            raise InvalidQueryError("give either 'text' or 'short_description'/'description', not both")
+        for name, value in (("short_description", short_description), ("description", description),
+                            ("text", text)):
+            if value is not None and len(value) > self.max_text_chars:
+                raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {self.max_text_chars}")
+        if not 1 <= top_k <= self.max_top_k:
+            raise InvalidQueryError(f"top_k must be between 1 and {self.max_top_k}")
+        query = query_text(short_description, description, text)
+        if not query:
+            raise InvalidQueryError(
+                "the incident text is empty: send a non-blank short_description, description or text")
+        return SimilarQuery(text=query, top_k=top_k, exclude=tuple(exclude))
 
     def similar(self, query: SimilarQuery) -> SimilarAnswer:
         searcher = self.searcher()
