@@ -210,6 +210,88 @@ def calibrate(
 
 
 @app.command()
+def train(
+    data: DataSource = "seamonkey",
+    data_dir: DataDir = None,
+    n: Annotated[int, typer.Option(help="Incidents to generate when --data sample.")] = 2000,
+    base_model: Annotated[Path | None, typer.Option(
+        help="sentence-transformers model folder to fine-tune (default: all-mpnet-base-v2 from its registry "
+             "packages).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Training config (.json or .toml); flags override it.")] = None,
+    full: Annotated[bool | None, typer.Option("--full/--lora", help="Full fine-tuning instead of LoRA.")] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    learning_rate: Annotated[float | None, typer.Option()] = None,
+    lora_rank: Annotated[int | None, typer.Option()] = None,
+    lora_alpha: Annotated[int | None, typer.Option()] = None,
+    target_modules: Annotated[str | None, typer.Option(help="Comma-separated LoRA target modules.")] = None,
+    max_pairs: Annotated[int | None, typer.Option(help="Train on at most this many mined pairs.")] = None,
+    max_seq_length: Annotated[int | None, typer.Option(help="Truncation while training.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    primary_metric: Annotated[str | None, typer.Option(help="Gate metric: 'mrr' or 'recall@10' (hybrid).")] = None,
+    min_improvement: Annotated[float | None, typer.Option(help="Lower CI end must exceed this.")] = None,
+    target_fpr: Annotated[float | None, typer.Option(help="FPR the promoted bundle's threshold targets.")] = None,
+    name: Annotated[str, typer.Option(help="Name prefix of the new bundle's version.")] = "finetuned",
+    force: Annotated[bool, typer.Option(help="Write the bundle even if the gate refuses it (marked NOT gated).")]
+    = False,
+    out: Annotated[Path, typer.Option(help="Report directory.")] = Path("benchmarks/results"),
+    bundles_dir: Annotated[Path | None, typer.Option(help="Where the new bundle goes (default: DATA_DIR/bundles).")]
+    = None,
+) -> None:
+    """Fine-tune the encoder on labelled incidents (train split only), export it as a bundle and promote it
+    only if it beats the served baseline on the time-later test split (hybrid score, paired bootstrap CI).
+    Exit status: 0 promoted (or --force), 3 baseline kept (gate refused), 2 bad input."""
+    settings = _settings(data_dir)
+    import tempfile
+
+    from indexing.bundle import load_bundle
+    from service.engine import resolve_bundle_path
+    from training.finetune import TrainConfig
+    from training.promote import GATE_REFUSED_EXIT_CODE, check_registry_dir, run_training, write_gate_report
+    from training.quality import load_labelled
+
+    overrides = {"full": full, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                 "lora_rank": lora_rank, "lora_alpha": lora_alpha, "max_pairs": max_pairs,
+                 "max_seq_length": max_seq_length, "seed": seed, "primary_metric": primary_metric,
+                 "min_improvement": min_improvement, "target_fpr": target_fpr,
+                 "target_modules": [m.strip() for m in target_modules.split(",")] if target_modules else None}
+    try:
+        from pydantic import ValidationError
+
+        try:
+            cfg = (TrainConfig.from_file(config, **overrides) if config is not None
+                   else TrainConfig.model_validate({k: v for k, v in overrides.items() if v is not None}))
+        except (ValidationError, ValueError, OSError) as exc:
+            raise IncidentSimError(f"training config: {exc}") from None
+        registry = bundles_dir or settings.bundles_dir
+        check_registry_dir(registry)
+        baseline = load_bundle(resolve_bundle_path(settings))
+        corpus = load_labelled(data, n=n)
+        with tempfile.TemporaryDirectory(prefix="base-model-") as tmp:
+            if base_model is None:
+                from training.baseline import BASE_MODEL, assemble_baseline
+
+                model_dir, model_name = assemble_baseline(Path(tmp)), BASE_MODEL
+            else:
+                if not (base_model / "config.json").is_file():
+                    raise IncidentSimError(f"{base_model} is not a sentence-transformers model folder (no config.json)")
+                model_dir, model_name = base_model, str(base_model)
+            outcome = run_training(corpus, model_dir, model_name, baseline, cfg, settings.data_dir,
+                                   registry, name=name, force=force)
+    except IncidentSimError as exc:
+        _fail(exc)
+    for p in write_gate_report(outcome.report, out, f"finetune-{corpus.name}"):
+        typer.echo(f"wrote {p}")
+    typer.echo(outcome.report["gate"]["reason"])
+    if outcome.bundle_path is not None:
+        label = "promoted" if outcome.promoted else "written WITHOUT passing the gate (--force)"
+        typer.echo(f"new bundle {label}: {outcome.bundle_path}")
+    if not outcome.promoted and not outcome.forced:
+        typer.secho("baseline kept: the candidate did not beat it on held-out data", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(code=GATE_REFUSED_EXIT_CODE)
+
+
+@app.command()
 def serve(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,

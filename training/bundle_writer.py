@@ -32,9 +32,16 @@ DEFAULT_NORMALIZATION = "query_self_score"
 
 def _model_facts(model_dir: Path) -> dict[str, Any]:
     facts: dict[str, Any] = {"pooling": "mean", "normalize": True, "max_seq_length": 512}
+    # sentence-transformers < 5 writes max_seq_length to sentence_bert_config.json; 5.x keeps it as the
+    # tokenizer's model_max_length instead.
     bert_cfg = model_dir / "sentence_bert_config.json"
-    if bert_cfg.is_file():
-        facts["max_seq_length"] = int(json.loads(bert_cfg.read_text()).get("max_seq_length", 512))
+    tok_cfg = model_dir / "tokenizer_config.json"
+    bert_len = json.loads(bert_cfg.read_text()).get("max_seq_length") if bert_cfg.is_file() else None
+    tok_len = json.loads(tok_cfg.read_text()).get("model_max_length") if tok_cfg.is_file() else None
+    if bert_len:
+        facts["max_seq_length"] = int(bert_len)
+    elif isinstance(tok_len, int) and 0 < tok_len <= 8192:
+        facts["max_seq_length"] = tok_len
     pooling_cfg = model_dir / "1_Pooling" / "config.json"
     if pooling_cfg.is_file():
         pooling = json.loads(pooling_cfg.read_text())
@@ -51,10 +58,12 @@ def _model_facts(model_dir: Path) -> dict[str, Any]:
 
 def write_bundle(model_dir: Path, bundles_dir: Path, name: str, base_model: str,
                  training: dict[str, Any] | None = None, parity_sample: int = 256,
-                 quantize: bool = True) -> Path:
+                 quantize: bool = True, bm25: dict[str, Any] | None = None,
+                 hybrid: dict[str, float] | None = None) -> Path:
     """Export `model_dir` to ONNX, quantise to INT8 where parity holds, and write a new bundle
     directory `bundles_dir/<model_version>`. Nothing is visible under that name until the bundle is
-    complete (written in a temporary directory, then renamed)."""
+    complete (written in a temporary directory, then renamed). `bm25`/`hybrid` override the default
+    BM25 settings and weights (a fine-tuned candidate keeps its baseline's, so only the encoder differs)."""
     bundles_dir.mkdir(parents=True, exist_ok=True)
     facts = _model_facts(model_dir)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles_dir))
@@ -103,9 +112,10 @@ def write_bundle(model_dir: Path, bundles_dir: Path, name: str, base_model: str,
             "base_model": base_model,
             "encoder": {"file": "encoder/model.onnx", **encoder_meta},
             "tokenizer": {"file": "tokenizer/tokenizer.json"},
-            "hybrid": {"dense_weight": DEFAULT_DENSE_WEIGHT, "bm25_weight": DEFAULT_BM25_WEIGHT},
-            "bm25": {"k1": 1.2, "b": 0.75, "analyzer": DEFAULT_ANALYZER, "normalization": DEFAULT_NORMALIZATION,
-                     "idf": "ln(1 + (N - n + 0.5) / (n + 0.5))", "avgdl": "fixed per index version"},
+            "hybrid": hybrid or {"dense_weight": DEFAULT_DENSE_WEIGHT, "bm25_weight": DEFAULT_BM25_WEIGHT},
+            "bm25": bm25 or {"k1": 1.2, "b": 0.75, "analyzer": DEFAULT_ANALYZER,
+                             "normalization": DEFAULT_NORMALIZATION, "idf": "ln(1 + (N - n + 0.5) / (n + 0.5))",
+                             "avgdl": "fixed per index version"},
             "threshold": {"value": UNCALIBRATED_THRESHOLD, "source": "uncalibrated_default", "target_fpr": None},
             "parity": parity,
             "evaluation": None,

@@ -34,7 +34,8 @@ def threshold_for_fpr(scores: np.ndarray, labels: np.ndarray, target_fpr: float)
 
 
 def write_calibrated_bundle(bundle: Bundle, bundles_dir: Path, threshold: dict[str, Any],
-                            evaluation: dict[str, Any], bm25_updates: dict[str, Any] | None = None) -> Path:
+                            evaluation: dict[str, Any], bm25_updates: dict[str, Any] | None = None,
+                            extra: dict[str, Any] | None = None) -> Path:
     """Bundles are immutable: copy the files, write a new manifest with the threshold and evaluation,
     under a new model_version. The encoder files are unchanged, so indexes stay usable."""
     manifest = json.loads(json.dumps(bundle.manifest))
@@ -47,6 +48,7 @@ def write_calibrated_bundle(bundle: Bundle, bundles_dir: Path, threshold: dict[s
     manifest["evaluation"] = evaluation
     if bm25_updates:
         manifest["bm25"].update(bm25_updates)
+    manifest.update(extra or {})
     bundles_dir.mkdir(parents=True, exist_ok=True)
     final = bundles_dir / manifest["model_version"]
     if final.exists():
