@@ -140,6 +140,10 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
     bundle = Bundle(path=path, manifest=manifest)
     logger.info("bundle %s loaded from %s (encoder %s, threshold %.3f [%s])", bundle.model_version, path,
                 manifest["encoder"].get("precision"), bundle.threshold, bundle.threshold_source)
+    gate = manifest.get("gate") or {}
+    if gate.get("forced"):
+        logger.warning("bundle %s was written with --force: it did NOT pass the promotion gate (%s)",
+                       bundle.model_version, gate.get("reason", "no reason recorded"))
     return bundle
 
 

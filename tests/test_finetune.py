@@ -227,3 +227,15 @@ def test_cli_refuses_to_write_into_a_bundle(minilm_bundle: Bundle, tmp_path: Pat
                                       "--bundles-dir", str(minilm_bundle.path)])
     assert result.exit_code == 2
     assert "is itself a bundle" in result.output
+
+
+def test_training_config_from_file_with_flag_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "train.toml"
+    path.write_text('epochs = 3\nlora_rank = 8\ntarget_modules = ["q", "v"]\nprimary_metric = "recall@10"\n')
+    cfg = TrainConfig.from_file(path, epochs=5, seed=None)
+    assert (cfg.epochs, cfg.lora_rank, cfg.target_modules, cfg.primary_metric) == (5, 8, ["q", "v"], "recall@10")
+    path.write_text("epochs = 3\nlearnin_rate = 0.1\n")
+    with pytest.raises(ValueError, match="learnin_rate"):
+        TrainConfig.from_file(path)
+    with pytest.raises(ValueError, match="primary_metric"):
+        TrainConfig(primary_metric="accuracy")  # type: ignore[arg-type]
