@@ -38,9 +38,11 @@ def minilm_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_bundle(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Bundle:
     from training.bundle_writer import write_bundle
+    from training.quality import load_labelled
 
     path = write_bundle(minilm_dir, tmp_path_factory.mktemp("bundles"), name="minilm-test",
-                        base_model="sentence-transformers/all-MiniLM-L6-v2", parity_sample=64)
+                        base_model="sentence-transformers/all-MiniLM-L6-v2", parity_sample=64,
+                        parity_corpus=load_labelled("sample", n=200))
     return load_bundle(path)
 
 

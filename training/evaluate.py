@@ -29,6 +29,7 @@ from indexing import lexical
 from indexing.bundle import Bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
+from indexing.incidents import Incident
 from indexing.indexer import bm25_encoder_for, index_incidents
 from indexing.scoring import hybrid_score
 from indexing.store.base import IncidentStore
@@ -93,6 +94,18 @@ class OfflineScorer:
         dense = self.dense @ query_vector.astype(np.float32)
         return {"dense": dense.astype(float), "bm25": bm25,
                 "hybrid": hybrid_score(dense.astype(float), bm25, self.dense_weight, self.bm25_weight), "raw": raw}
+
+
+def scorer_for_incidents(incidents: Sequence[Incident], dense: np.ndarray, analyzer: str, k1: float, b: float,
+                         normalization: str, dense_weight: float, bm25_weight: float) -> OfflineScorer:
+    """An OfflineScorer over incidents not (yet) in a store: BM25 statistics computed from the incidents
+    themselves with the served analyzer and formulas."""
+    analyzer_obj = lexical.Analyzer.from_name(analyzer)
+    avgdl = lexical.average_document_length(analyzer_obj, [(i.short_description, i.description) for i in incidents])
+    bm25 = lexical.BM25Encoder(analyzer_obj, lexical.BM25Params(k1, b, avgdl))
+    sparse = [bm25.document(i.short_description, i.description) for i in incidents]
+    return OfflineScorer(dense, [dict(zip(s.indices, s.values, strict=True)) for s in sparse], bm25,
+                         dense_weight, bm25_weight, normalization)
 
 
 @dataclass

@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from indexing import lexical
 from indexing.errors import InputDataError
 from training.data.labels import LabelledCorpus
-from training.evaluate import OfflineScorer, time_boundaries
+from training.evaluate import scorer_for_incidents, time_boundaries
 from training.metrics import roc_auc
 
 logger = logging.getLogger(__name__)
@@ -97,12 +96,7 @@ def mine_pairs(corpus: LabelledCorpus, encode: Encode, analyzer: str, k1: float 
     texts = [i.text() for i in train]
     logger.info("mining pairs: encoding %d train-split incidents with the current encoder", len(texts))
     dense = np.asarray(encode(texts), dtype=np.float32)
-    analyzer_obj = lexical.Analyzer.from_name(analyzer)
-    avgdl = lexical.average_document_length(analyzer_obj, [(i.short_description, i.description) for i in train])
-    bm25 = lexical.BM25Encoder(analyzer_obj, lexical.BM25Params(k1, b, avgdl))
-    sparse = [bm25.document(i.short_description, i.description) for i in train]
-    scorer = OfflineScorer(dense, [dict(zip(s.indices, s.values, strict=True)) for s in sparse], bm25,
-                           dense_weight, bm25_weight, normalization)
+    scorer = scorer_for_incidents(train, dense, analyzer, k1, b, normalization, dense_weight, bm25_weight)
     rng = np.random.default_rng(seed)
     pairs: list[TrainingPair] = []
     guard = {"same_problem": 0, "above_relative_ceiling": 0}

@@ -161,7 +161,8 @@ def run_training(corpus: LabelledCorpus, base_model_dir: Path, base_model_name: 
                      "pairs": pair_set.stats}
     candidate_path = write_bundle(trained.model_dir, run_dir / "candidate", name=name, base_model=base_model_name,
                                   training=training_meta, bm25=dict(baseline.bm25),
-                                  hybrid={"dense_weight": baseline.dense_weight, "bm25_weight": baseline.bm25_weight})
+                                  hybrid={"dense_weight": baseline.dense_weight, "bm25_weight": baseline.bm25_weight},
+                                  parity_corpus=corpus)
     candidate = load_bundle(candidate_path)
 
     from training.quality import evaluation_index_dir
