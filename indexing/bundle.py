@@ -161,6 +161,9 @@ def check_parity_record(manifest: dict[str, Any]) -> None:
             f"bundle ships an INT8 encoder whose parity fails the bar: mean cosine {mean:.4f} "
             f"(needs >= {PARITY_MEAN_BAR}), min {minimum:.4f} (needs >= {PARITY_MIN_BAR})"
         )
+    retrieval = parity.get("retrieval")
+    if retrieval is not None and not retrieval.get("passed"):
+        raise BundleError(f"bundle ships an INT8 encoder whose retrieval parity fails: {retrieval.get('summary')}")
 
 
 def find_latest_bundle(bundles_dir: Path) -> Path | None:

@@ -84,6 +84,10 @@ def test_int8_bundle_with_failing_parity_is_refused() -> None:
     with pytest.raises(BundleError, match="without a recorded"):
         check_parity_record({"encoder": {"precision": "int8"}, "parity": {}})
     check_parity_record({"encoder": {"precision": "int8"}, "parity": {"mean_cosine": 0.995, "min_cosine": 0.98}})
+    with pytest.raises(BundleError, match="retrieval parity fails: hybrid mrr 0.70 vs FP32 0.72"):
+        check_parity_record({"encoder": {"precision": "int8"}, "parity": {
+            "mean_cosine": 0.995, "min_cosine": 0.98,
+            "retrieval": {"passed": False, "summary": "hybrid mrr 0.70 vs FP32 0.72"}}})
     check_parity_record({"encoder": {"precision": "fp32"}, "parity": {"mean_cosine": 0.1, "min_cosine": 0.0}})
 
 
