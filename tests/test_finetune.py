@@ -185,32 +185,38 @@ def test_cli_keeps_the_baseline_with_a_distinct_exit_status(minilm_dir: Path, mi
     data_file.write_text(json.dumps(codename_corpus()))
     data_dir = stage_registry(tmp_path, minilm_bundle)
     before = sorted(p.name for p in (data_dir / "bundles").iterdir())
+    # the candidate is the baseline's weights; its INT8 recipe may differ (chosen by timing), so its scores can
+    # differ in the 5th decimal: a one-point margin makes the refusal certain
     result = CliRunner().invoke(app, ["train", "--data", str(data_file), "--data-dir", str(data_dir),
-                                      "--base-model", str(minilm_dir), "--out", str(tmp_path / "reports")])
+                                      "--base-model", str(minilm_dir), "--out", str(tmp_path / "reports"),
+                                      "--min-improvement", "0.01"])
     assert result.exit_code == GATE_REFUSED_EXIT_CODE, result.output
     assert "baseline kept" in result.output
     assert sorted(p.name for p in (data_dir / "bundles").iterdir()) == before
     report = json.loads((tmp_path / "reports" / "finetune-codename.json").read_text())
     assert report["decision"] == "baseline kept"
-    assert report["gate"]["table"]["hybrid"]["mrr"]["difference"]["value"] == pytest.approx(0.0, abs=1e-9)
+    assert abs(report["gate"]["table"]["hybrid"]["mrr"]["difference"]["value"]) < 0.01
 
     # --force writes the bundle, marked as not gated; an interruption while writing it leaves nothing behind
     real_copy = shutil.copy2
     calls = {"n": 0}
 
     def interrupted_copy(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(28, "No space left on device")
+        if str(dst).startswith(str(data_dir / "bundles")):  # only the copy into the registry fails
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(28, "No space left on device")
         return real_copy(src, dst, *args, **kwargs)
 
     monkeypatch.setattr("training.calibrate.shutil.copy2", interrupted_copy)
     result = CliRunner().invoke(app, ["train", "--data", str(data_file), "--data-dir", str(data_dir), "--force",
+                                      "--min-improvement", "0.01",
                                       "--base-model", str(minilm_dir), "--out", str(tmp_path / "reports")])
-    assert result.exit_code != 0
+    assert result.exit_code != 0 and calls["n"] == 2
     assert sorted(p.name for p in (data_dir / "bundles").iterdir()) == before  # no half-written bundle, no staging
     monkeypatch.setattr("training.calibrate.shutil.copy2", real_copy)
     result = CliRunner().invoke(app, ["train", "--data", str(data_file), "--data-dir", str(data_dir), "--force",
+                                      "--min-improvement", "0.01",
                                       "--base-model", str(minilm_dir), "--out", str(tmp_path / "reports")])
     assert result.exit_code == 0, result.output
     forced = [p for p in (data_dir / "bundles").iterdir() if p.name not in before]
