@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -179,6 +180,14 @@ def _batches(pairs: Sequence[TrainingPair], groups: dict[str, int], batch_size: 
             yield batch
 
 
+def _within(a: np.ndarray, b: np.ndarray, tolerance: float, what: str) -> float:
+    """Max abs difference of two embedding matrices; AdapterCheckError above the tolerance."""
+    diff = float(np.abs(a - b).max())
+    if diff > tolerance:
+        raise AdapterCheckError(f"{what} by {diff:.2e} (tolerance {tolerance:.0e})")
+    return diff
+
+
 def _embeddings(model: Any, texts: Sequence[str]) -> np.ndarray:
     return np.asarray(model.encode(list(texts), batch_size=16, convert_to_numpy=True,
                                    normalize_embeddings=False, show_progress_bar=False), dtype=np.float64)
@@ -304,24 +313,22 @@ def check_and_save(model: Any, base_embeddings: np.ndarray, cfg: TrainConfig, ou
             if name != transformer_attribute(model) and hasattr(child, "merge_and_unload"):
                 delattr(model[0], name)
         merged = _embeddings(model, CHECK_TEXTS)
-        merge_diff = float(np.abs(merged - trained).max())
-        if merge_diff > cfg.merge_tolerance:
-            raise AdapterCheckError(f"merged embeddings differ from the adapter model's by {merge_diff:.2e} "
-                                    f"(tolerance {cfg.merge_tolerance:.0e}): merge_and_unload() broke the model")
-        checks["merge_max_abs_diff"] = merge_diff
+        checks["merge_max_abs_diff"] = _within(merged, trained, cfg.merge_tolerance,
+                                               "merged embeddings differ from the adapter model's")
         trained = merged
     model.max_seq_length = max_seq_length
     model.save(str(out_dir))
-    leftovers = [p.name for p in out_dir.rglob("adapter_config.json")]
-    if leftovers:
-        raise AdapterCheckError(f"{out_dir} still holds an adapter ({leftovers}); the merge did not happen")
-    reloaded = load_without_peft(out_dir, CHECK_TEXTS)
-    model.to("cpu")
-    on_cpu = _embeddings(model, CHECK_TEXTS)
-    reload_diff = float(np.abs(reloaded - on_cpu).max())
-    if reload_diff > cfg.merge_tolerance:
-        raise AdapterCheckError(f"the saved model, loaded without peft, differs by {reload_diff:.2e} from the trained "
-                                f"one (tolerance {cfg.merge_tolerance:.0e})")
+    try:
+        leftovers = [p.name for p in out_dir.rglob("adapter_config.json")]
+        if leftovers:
+            raise AdapterCheckError(f"{out_dir} still holds an adapter ({leftovers}); the merge did not happen")
+        reloaded = load_without_peft(out_dir, CHECK_TEXTS)
+        model.to("cpu")
+        reload_diff = _within(reloaded, _embeddings(model, CHECK_TEXTS), cfg.merge_tolerance,
+                              "the saved model, loaded without peft, differs from the trained one")
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)  # a model that failed its checks is not left behind
+        raise
     checks["reload_without_peft_max_abs_diff"] = reload_diff
     logger.info("adapter checks passed: effect %.3e, merge %.1e, reload %.1e", effect,
                 checks.get("merge_max_abs_diff", 0.0), reload_diff)
