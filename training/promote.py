@@ -10,7 +10,6 @@ the baseline is kept: the report is written and the caller exits with GATE_REFUS
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 import tempfile
@@ -29,8 +28,9 @@ from training.calibrate import threshold_for_fpr, write_calibrated_bundle
 from training.data.labels import LabelledCorpus
 from training.evaluate import METHODS, Evaluation, QueryResult, build_scorer, evaluate_corpus, pair_arrays, summarise
 from training.finetune import TrainConfig, train
-from training.metrics import at_threshold, bootstrap_ci
+from training.metrics import at_threshold
 from training.pairs import mine_pairs
+from training.report import mean_with_ci, write_report
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +66,8 @@ def paired(baseline: list[QueryResult], candidate: list[QueryResult], method: st
     """Mean candidate - baseline over the same queries, with a paired bootstrap interval."""
     if [q.number for q in baseline] != [q.number for q in candidate]:
         raise InputDataError("the baseline and candidate evaluations are over different queries")
-    diffs = np.array([c.metrics[method][metric] - b.metrics[method][metric]
-                      for b, c in zip(baseline, candidate, strict=True)])
-    if diffs.size == 0:
-        return {"value": float("nan"), "ci95": (float("nan"), float("nan"))}
-    return {"value": float(diffs.mean()), "ci95": bootstrap_ci(len(diffs), lambda i: float(diffs[i].mean()), n_boot)}
+    return mean_with_ci(np.array([c.metrics[method][metric] - b.metrics[method][metric]
+                                  for b, c in zip(baseline, candidate, strict=True)]), n_boot)
 
 
 def compare(baseline: Evaluation, candidate: Evaluation, cfg: TrainConfig, split: str = "test") -> dict[str, Any]:
@@ -123,13 +120,7 @@ def gate_markdown(report: dict[str, Any]) -> str:
 
 
 def write_gate_report(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
-    from training.report import _json_default
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
-    paths[0].write_text(json.dumps(report, indent=2, sort_keys=True, default=_json_default) + "\n")
-    paths[1].write_text(gate_markdown(report))
-    return paths
+    return write_report(report, out_dir, stem, render=gate_markdown)
 
 
 def check_registry_dir(bundles_dir: Path) -> None:

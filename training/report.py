@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,17 @@ from training.metrics import bootstrap_ci
 logger = logging.getLogger(__name__)
 
 
-def paired_difference(queries: list[QueryResult], metric: str, a: str, b: str, n_boot: int = 1000) -> dict[str, Any]:
-    """Mean of metric(a) - metric(b) over queries, with a paired bootstrap interval."""
-    diffs = np.array([q.metrics[a][metric] - q.metrics[b][metric] for q in queries])
+def mean_with_ci(diffs: np.ndarray, n_boot: int = 1000) -> dict[str, Any]:
+    """Mean of per-query differences with a bootstrap interval over queries (a paired comparison)."""
     if diffs.size == 0:
         return {"value": float("nan"), "ci95": (float("nan"), float("nan"))}
     return {"value": float(diffs.mean()),
             "ci95": bootstrap_ci(len(diffs), lambda idx: float(diffs[idx].mean()), n_boot)}
+
+
+def paired_difference(queries: list[QueryResult], metric: str, a: str, b: str, n_boot: int = 1000) -> dict[str, Any]:
+    """Mean of metric(a) - metric(b) over queries, with a paired bootstrap interval."""
+    return mean_with_ci(np.array([q.metrics[a][metric] - q.metrics[b][metric] for q in queries]), n_boot)
 
 
 def verdict(diff: dict[str, Any], metric: str, split: str) -> str:
@@ -136,12 +141,14 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def write_report(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
+def write_report(report: dict[str, Any], out_dir: Path, stem: str,
+                 render: Callable[[dict[str, Any]], str] | None = None) -> list[Path]:
+    """`stem`.json (stable keys) and `stem`.md (`render`, default: the evaluation report's markdown)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{stem}.json"
     json_path.write_text(json.dumps(report, indent=2, sort_keys=True, default=_json_default) + "\n")
     md_path = out_dir / f"{stem}.md"
-    md_path.write_text(markdown(report))
+    md_path.write_text((render or markdown)(report))
     return [json_path, md_path]
 
 
