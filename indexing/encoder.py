@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 class EncodedBatch:
     vectors: np.ndarray  # (n, dim) float32, L2-normalised
     truncated: int  # how many inputs were cut at max_seq_length
+    cut: tuple[bool, ...] = ()  # per input: was it cut?
 
 
 class OnnxEncoder:
@@ -59,24 +60,24 @@ class OnnxEncoder:
         # Sort by length so each batch pads to similar lengths (dynamic padding), then restore order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[np.ndarray] = [np.empty(0)] * len(texts)
-        truncated = 0
+        cut = [False] * len(texts)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            vectors, cut = self._encode_batch([texts[i] for i in idx])
-            truncated += cut
+            vectors, flags = self._encode_batch([texts[i] for i in idx])
             for row, i in enumerate(idx):
                 out[i] = vectors[row]
-        return EncodedBatch(np.stack(out).astype(np.float32), truncated)
+                cut[i] = flags[row]
+        return EncodedBatch(np.stack(out).astype(np.float32), sum(cut), tuple(cut))
 
-    def _encode_batch(self, texts: list[str]) -> tuple[np.ndarray, int]:
+    def _encode_batch(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
         with self._lock:
             encodings = self.tokenizer.encode_batch(texts)
-        truncated = 0
+        truncated = []
         rows = []
         for enc in encodings:
             ids = enc.ids
-            if len(ids) > self.max_seq_length:
-                truncated += 1
+            truncated.append(len(ids) > self.max_seq_length)
+            if truncated[-1]:
                 # keep the leading tokens and the closing special token, as the model was trained
                 ids = ids[: self.max_seq_length - 1] + ids[-1:]
             rows.append(ids)

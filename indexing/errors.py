@@ -21,3 +21,7 @@ class StoreUnavailableError(IncidentSimError):
 
 class IndexMismatchError(IncidentSimError):
     """The index was built with another model bundle than the one loaded."""
+
+
+class IncidentNotFoundError(IncidentSimError):
+    """No stored incident has this number."""

@@ -36,6 +36,7 @@ class Incident(BaseModel):
     subcategory: str | None = None
     cmdb_ci: str | None = None
     assignment_group: str | None = None
+    state: str | None = None
     opened_at: datetime | None = None
     resolved_at: datetime | None = None
     close_notes: str | None = None
@@ -52,13 +53,19 @@ class Incident(BaseModel):
         return value
 
     @field_validator("opened_at", "resolved_at", "sys_id", "category", "subcategory", "cmdb_ci",
-                     "assignment_group", "close_notes", "problem_id", "duplicate_of", "parent_incident",
+                     "assignment_group", "state", "close_notes", "problem_id", "duplicate_of", "parent_incident",
                      mode="before")
     @classmethod
     def _blank_to_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _state_code(cls, value: Any) -> Any:
+        # ServiceNow sends state as a code ("7") or display value ("Closed"); a bare integer is a code too
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @property
     def point_id(self) -> str:

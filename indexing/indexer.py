@@ -63,14 +63,15 @@ def bm25_encoder_for(meta: IndexMeta) -> lexical.BM25Encoder:
 
 
 def build_points(incidents: Sequence[Incident], encoder: OnnxEncoder, bm25: lexical.BM25Encoder,
-                 batch_size: int = 32) -> tuple[list[IndexPoint], int]:
+                 batch_size: int = 32) -> tuple[list[IndexPoint], tuple[bool, ...]]:
+    """Points for `incidents`, and for each whether its text was cut at the model's max length."""
     encoded = encoder.encode([i.text() for i in incidents], batch_size=batch_size)
     points = [
         IndexPoint(point_id=inc.point_id, dense=encoded.vectors[row],
                    sparse=bm25.document(inc.short_description, inc.description), payload=inc.payload())
         for row, inc in enumerate(incidents)
     ]
-    return points, encoded.truncated
+    return points, encoded.cut
 
 
 def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore,
@@ -83,7 +84,7 @@ def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: Onnx
         for start in range(0, len(incidents), batch_size):
             batch = incidents[start : start + batch_size]
             points, cut = build_points(batch, encoder, bm25, batch_size=batch_size)
-            truncated += cut
+            truncated += sum(cut)
             store.upsert(points)
             bar.update(len(batch))
     store.optimize()

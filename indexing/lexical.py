@@ -102,6 +102,17 @@ class Analyzer:
                 out.append(self._word(token))
         return out
 
+    def query_terms(self, text: str) -> dict[int, str]:
+        """Term id -> the first word of `text` that produced it (for explanations: 'certificate', not the
+        stem 'certif')."""
+        out: dict[int, str] = {}
+        for match in _TOKEN.finditer(text.lower()):
+            word = match.group(0)
+            compound = bool(_SPLIT.search(word))  # 'srv64-stg' gives itself and its parts: name each one
+            for token in self.tokens(word):
+                out.setdefault(term_id(token), token if compound else word)
+        return out
+
     def document_tokens(self, short_description: str, description: str) -> list[str]:
         """Tokens of a stored incident (the short description weighted by `summary_weight`)."""
         summary = self.tokens(short_description)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from indexing import lexical
 from indexing.scoring import hybrid_score
-from indexing.store.base import IncidentStore
+from indexing.store.base import IncidentFilter, IncidentStore
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +32,7 @@ class ScoredIncident:
     dense: float
     bm25: float  # normalised, in [0, 1]: the value that enters the score
     bm25_raw: float  # Qdrant's BM25 value (IDF-weighted, before normalisation)
+    matched_terms: tuple[str, ...] = ()  # query words this incident contains, rarest in the index first
 
 
 @dataclass
@@ -57,7 +57,10 @@ class HybridSearcher:
         self.max_candidate_k = max_candidate_k
 
     def search(self, query_vector: np.ndarray, query_text: str, top_k: int,
-               exclude_ids: Collection[str] = ()) -> SearchOutcome:
+               where: IncidentFilter | None = None) -> SearchOutcome:
+        """The exact hybrid top-k among the incidents matching `where` (applied by Qdrant in every query).
+        BM25 statistics (IDF, the normalising bound) stay those of the whole index, so an incident's
+        score does not depend on the filter."""
         stages = dict.fromkeys(("bm25_stats", "dense_search", "bm25_search", "fusion", "fetch"), 0.0)
 
         def timed(stage: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -76,18 +79,17 @@ class HybridSearcher:
             sparse_query, {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}, doc_freq,
             self.normalization, self.bm25.params)
 
-        exclude = set(exclude_ids)
-        k = max(self.candidate_k, top_k + len(exclude))
+        k = max(self.candidate_k, top_k)
         dense: dict[str, float] = {}  # exact cosine, from Qdrant
         raw: dict[str, float] = {}  # exact BM25 (Qdrant's IDF), 0 when no term is shared
         while True:
-            dense_hits = timed("dense_search", self.store.search_dense, query_vector, k)
-            sparse_hits = timed("bm25_search", self.store.search_sparse, sparse_query, k)
+            dense_hits = timed("dense_search", self.store.search_dense, query_vector, k, where=where)
+            sparse_hits = timed("bm25_search", self.store.search_sparse, sparse_query, k, where=where)
             dense.update((h.point_id, h.score) for h in dense_hits)
             raw.update((h.point_id, h.score) for h in sparse_hits)
             # both parts for every candidate: ask Qdrant for the part each candidate still lacks
-            need_dense = [pid for pid in raw if pid not in dense and pid not in exclude]
-            need_bm25 = [pid for pid in dense if pid not in raw and pid not in exclude]
+            need_dense = [pid for pid in raw if pid not in dense]
+            need_bm25 = [pid for pid in dense if pid not in raw]
             if need_dense:
                 dense.update((h.point_id, h.score) for h in timed(
                     "dense_search", self.store.search_dense, query_vector, len(need_dense), need_dense))
@@ -99,7 +101,7 @@ class HybridSearcher:
             t = time.perf_counter()
             scored = sorted(
                 ((hybrid_score(dense[pid], lexical.normalise(raw[pid], bound), self.dense_weight, self.bm25_weight),
-                  pid) for pid in dense.keys() & raw.keys() if pid not in exclude),
+                  pid) for pid in dense.keys() & raw.keys()),
                 key=lambda item: (-item[0], item[1]),
             )
             if len(dense_hits) < k:  # the dense list holds every stored incident: nothing unseen
@@ -116,11 +118,16 @@ class HybridSearcher:
             logger.warning("hybrid top-%d not certified exact at K=%d", top_k, k)
 
         top = scored[:top_k]
-        payloads = {s.point_id: s.payload for s in
-                    timed("fetch", self.store.fetch, [pid for _, pid in top], with_vectors=False)}
-        results = [
-            ScoredIncident(point_id=pid, payload=payloads.get(pid, {}), score=score, dense=dense[pid],
-                           bm25=lexical.normalise(raw[pid], bound), bm25_raw=raw[pid])
-            for score, pid in top
-        ]
+        stored = {s.point_id: s for s in
+                  timed("fetch", self.store.fetch, [pid for _, pid in top], with_vectors=False)}
+        words = self.bm25.analyzer.query_terms(query_text)
+        rarest_first = sorted(words, key=lambda t: (doc_freq.get(t, 0), words[t]))
+        results = []
+        for score, pid in top:
+            incident = stored.get(pid)
+            terms = set(incident.terms) if incident else set()
+            results.append(ScoredIncident(
+                point_id=pid, payload=incident.payload if incident else {}, score=score, dense=dense[pid],
+                bm25=lexical.normalise(raw[pid], bound), bm25_raw=raw[pid],
+                matched_terms=tuple(words[t] for t in rarest_first if t in terms)))
         return SearchOutcome(results, len(dense.keys() | raw.keys()), k, certified, stages)

@@ -1,4 +1,5 @@
-"""App factory. The engine is built outside (CLI or tests) and injected; the lifespan closes it."""
+"""App factory. The engine is built outside (CLI or tests) and injected; the lifespan closes it.
+Start-up refuses unsafe API-key settings (AuthConfigError)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,46 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.auth import KeyRing
 from service.engine import Engine
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
-from service.routes import health, similar
+from service.routes import health, incidents, similar
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+DESCRIPTION = """Similar-incident retrieval for IT operations: hybrid dense + BM25 search over Qdrant.
+
+Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`. Scopes: `query` (POST /similar,
+GET /incidents/{number}), `write` (incident pushes), `admin` (everything). Every error has the body
+`{"error": {"code", "message", "request_id"}}`; the request id is also the `X-Request-ID` header.
+Beyond the configured number of requests in flight the service answers 429 with `Retry-After`."""
+
 
 def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = None) -> FastAPI:
     metrics = metrics or Metrics()
+    keyring = KeyRing.from_settings(settings)  # raises AuthConfigError before anything is served
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        logger.info("serving model %s, index %s", engine.bundle.model_version, engine.index_version)
+        logger.info("serving model %s, index %s", engine.bundle.model_version, engine.index_version,
+                    extra={"model_version": engine.bundle.model_version, "index_version": engine.index_version})
         yield
+        logger.info("shutting down: in-flight requests have drained")
         engine.close()
 
-    app = FastAPI(title="incident-sim", version="0.1.0", lifespan=lifespan,
-                  description="Similar-incident retrieval: hybrid dense + BM25 over Qdrant.")
+    app = FastAPI(title="incident-sim", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = metrics
+    app.state.keyring = keyring
     install_error_handlers(app)
 
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+                       max_in_flight=settings.max_in_flight, retry_after_s=settings.retry_after_s)
     app.include_router(similar.router)
+    app.include_router(incidents.router)
     app.include_router(health.router)
     return app

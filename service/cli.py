@@ -21,11 +21,23 @@ app.add_typer(bundle_app, name="bundle")
 logger = logging.getLogger("incident_sim")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_quiet_root_info)
+def _setup_logging(level: str, fmt: str = "text") -> None:
+    """Text for the command-line tools; JSON lines (with request id, latency, outcome) for the service."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level",
+                                                          "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(_quiet_root_info)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -42,11 +54,17 @@ def _fail(exc: Exception) -> None:
 DataDir = Annotated[Path | None, typer.Option(help="Data directory (default: $INCIDENT_SIM_DATA_DIR or ./var).")]
 
 
-def _settings(data_dir: Path | None) -> Settings:
-    settings = Settings()
+def _settings(data_dir: Path | None, service: bool = False) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _setup_logging("INFO")
+        _fail(IncidentSimError(f"invalid settings (INCIDENT_SIM_* environment): {exc}"))
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format if service else "text")
     return settings
 
 
@@ -301,10 +319,14 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Dev mode: placeholder API keys allowed; with no keys at "
+                                                    "all, authentication is off. Never in production.")] = False,
 ) -> None:
-    """Serve POST /similar, /healthz, /readyz and /metrics. Refuses to start without a valid bundle."""
-    settings = _settings(data_dir)
-    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    """Serve POST /similar, the /incidents pushes, /healthz, /readyz and /metrics (API docs at /docs).
+    Refuses to start without a valid bundle or with unsafe API keys (set INCIDENT_SIM_API_KEYS).
+    On SIGTERM/SIGINT it stops accepting connections and lets in-flight requests finish."""
+    settings = _settings(data_dir, service=True)
+    updates = {k: v for k, v in {"host": host, "port": port, "dev_mode": dev or None}.items() if v is not None}
     settings = settings.model_copy(update=updates)
     import uvicorn
 
@@ -313,10 +335,15 @@ def serve(
 
     try:
         engine = Engine.from_settings(settings)
+        try:
+            api = create_app(settings, engine)
+        except IncidentSimError:
+            engine.close()
+            raise
     except IncidentSimError as exc:
         _fail(exc)
-    uvicorn.run(create_app(settings, engine), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), access_log=False, log_config=None, timeout_graceful_shutdown=10)
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                access_log=False, log_config=None, timeout_graceful_shutdown=int(settings.graceful_shutdown_s))
 
 
 @app.command()
@@ -327,7 +354,7 @@ def quickstart(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """End to end on the embedded defaults: build the baseline bundle (once), generate and index sample
-    incidents (idempotent), then serve."""
+    incidents (idempotent), then serve. Without INCIDENT_SIM_API_KEYS it serves in dev mode (auth off)."""
     settings = _settings(data_dir)
     from indexing.bundle import find_latest_bundle
 
@@ -337,7 +364,9 @@ def quickstart(
     if not sample_file.exists():
         sample(out=sample_file, n=n)
     index(input=sample_file, data_dir=settings.data_dir)
-    serve(data_dir=settings.data_dir, host=host, port=port)
+    if not settings.api_keys:
+        logger.warning("no INCIDENT_SIM_API_KEYS set: serving in dev mode, authentication OFF")
+    serve(data_dir=settings.data_dir, host=host, port=port, dev=not settings.api_keys)
 
 
 if __name__ == "__main__":

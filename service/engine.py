@@ -6,17 +6,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from indexing.bundle import Bundle, find_latest_bundle, load_bundle
 from indexing.encoder import OnnxEncoder
-from indexing.errors import BundleError, StoreUnavailableError
-from indexing.incidents import incident_text, point_id_for
-from indexing.indexer import bm25_encoder_for, check_index_matches
+from indexing.errors import BundleError, IncidentNotFoundError, StoreUnavailableError
+from indexing.incidents import Incident, incident_text, point_id_for
+from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
 from indexing.search import HybridSearcher, ScoredIncident
-from indexing.store.base import IncidentStore, IndexMeta
+from indexing.store.base import IncidentFilter, IncidentStore, IndexMeta
 from service.errors import InvalidQueryError
 from service.settings import Settings
 
@@ -27,8 +28,14 @@ logger = logging.getLogger(__name__)
 class SimilarQuery:
     text: str
     top_k: int = 5
-    exclude: tuple[str, ...] = ()
+    where: IncidentFilter | None = None
 
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    number: str
+    created: bool  # False: an existing incident was replaced
+    truncated: bool
 
 @dataclass(frozen=True)
 class SimilarAnswer:
@@ -127,9 +134,10 @@ class Engine:
         return True, "ready"
 
     def build_query(self, short_description: str | None, description: str | None, text: str | None,
-                    top_k: int, exclude: Sequence[str] = ()) -> SimilarQuery:
+                    top_k: int, exclude: Sequence[str] = (), fields: Mapping[str, Sequence[str]] | None = None,
+                    opened_after: datetime | None = None, opened_before: datetime | None = None) -> SimilarQuery:
         """Check a request against the engine's limits and turn it into a query (InvalidQueryError says what
-        to fix)."""
+        to fix). `fields`, the opened_at window and `exclude` become a store-side filter."""
         if text is not None and (short_description is not None or description is not None):
             raise InvalidQueryError("give either 'text' or 'short_description'/'description', not both")
         for name, value in (("short_description", short_description), ("description", description),
@@ -142,15 +150,20 @@ class Engine:
         if not query:
             raise InvalidQueryError(
                 "the incident text is empty: send a non-blank short_description, description or text")
-        return SimilarQuery(text=query, top_k=top_k, exclude=tuple(exclude))
+        if opened_after and opened_before and _comparable(opened_after) >= _comparable(opened_before):
+            raise InvalidQueryError("filters.opened_after must be earlier than filters.opened_before")
+        where = IncidentFilter(
+            fields={k: tuple(v) for k, v in (fields or {}).items() if v},
+            opened_after=opened_after, opened_before=opened_before,
+            exclude_ids=tuple(sorted({point_id_for(n) for n in exclude})))
+        return SimilarQuery(text=query, top_k=top_k, where=None if where.empty else where)
 
     def similar(self, query: SimilarQuery) -> SimilarAnswer:
         searcher = self.searcher()
         t0 = time.perf_counter()
         vector, truncated = self.encoder.encode_one(query.text)
         encode_s = time.perf_counter() - t0
-        exclude_ids = {point_id_for(n) for n in query.exclude}
-        outcome = searcher.search(vector, query.text, query.top_k, exclude_ids)
+        outcome = searcher.search(vector, query.text, query.top_k, query.where)
         assert self._meta is not None
         return SimilarAnswer(
             results=outcome.results,
@@ -163,8 +176,46 @@ class Engine:
             stage_seconds={"encode": encode_s, **outcome.stage_seconds},
         )
 
+    # -- incident writes (ServiceNow pushes) ----------------------------------------------------
+    def check_incident(self, incident: Incident) -> None:
+        for name in ("short_description", "description"):
+            value = getattr(incident, name)
+            if len(value) > self.max_text_chars:
+                raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {self.max_text_chars}")
+        if not incident.text():
+            raise InvalidQueryError(f"incident {incident.number} has neither short_description nor description")
+
+    def upsert_incidents(self, incidents: Sequence[Incident]) -> list[WriteOutcome]:
+        """Encode and store (create or replace) incidents; searchable once this returns. Check each with
+        `check_incident` first: nothing is written unless encoding succeeded for the whole batch."""
+        if not incidents:
+            return []
+        searcher = self.searcher()
+        existing = {s.point_id for s in self.store.fetch([i.point_id for i in incidents], with_vectors=False)}
+        points, truncated = build_points(incidents, self.encoder, searcher.bm25, batch_size=32)
+        self.store.upsert(points)
+        return [WriteOutcome(i.number, i.point_id not in existing, cut) for i, cut in zip(incidents, truncated,
+                                                                                            strict=True)]
+
+    def get_incident(self, number: str) -> dict[str, Any]:
+        self.searcher()
+        found = self.store.fetch([point_id_for(number)], with_vectors=False)
+        if not found:
+            raise IncidentNotFoundError(f"no incident {number} in index {self.index_version}")
+        return found[0].payload
+
+    def delete_incident(self, number: str) -> None:
+        self.get_incident(number)
+        self.store.delete([point_id_for(number)])
+
     def close(self) -> None:
         self.store.close()
+
+
+def _comparable(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def query_text(short_description: str | None, description: str | None, text: str | None) -> str:

@@ -8,9 +8,18 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from indexing.errors import BundleError, IndexMismatchError, InputDataError, StoreUnavailableError
+from indexing.errors import (
+    BundleError,
+    IncidentNotFoundError,
+    IndexMismatchError,
+    InputDataError,
+    StoreUnavailableError,
+)
+from service.auth import AuthError, ScopeError
+from service.metrics import route_template
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +31,7 @@ class InvalidQueryError(Exception):
 # domain error -> (HTTP status, error code)
 ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     InvalidQueryError: (422, "invalid_request"),
+    IncidentNotFoundError: (404, "not_found"),
     InputDataError: (422, "invalid_request"),
     StoreUnavailableError: (503, "store_unavailable"),
     IndexMismatchError: (503, "index_mismatch"),
@@ -40,7 +50,8 @@ def request_id_of(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+def validation_message(exc: RequestValidationError | ValidationError) -> tuple[str, list[dict[str, Any]]]:
+    """The first problem as one line ('field: what is wrong'), and all of them as details."""
     details = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
@@ -54,14 +65,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     def respond(request: Request, status: int, code: str, message: str, details: Any = None,
                 headers: dict[str, str] | None = None) -> JSONResponse:
-        metrics.errors.labels(route=request.scope.get("route_name", request.url.path), code=code).inc()
+        metrics.errors.labels(route=route_template(request.scope), code=code).inc()
         return JSONResponse(error_body(code, message, request_id_of(request), details), status_code=status,
                             headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, details = _validation_message(exc)
+        message, details = validation_message(exc)
         return respond(request, 422, "invalid_request", message, details)
+
+    @app.exception_handler(AuthError)
+    async def _unauthorized(request: Request, exc: AuthError) -> JSONResponse:
+        return respond(request, 401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(ScopeError)
+    async def _forbidden(request: Request, exc: ScopeError) -> JSONResponse:
+        return respond(request, 403, "forbidden", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,11 +1,35 @@
-"""Prometheus metrics (explicit buckets), one registry per app so tests can run several apps."""
+"""Prometheus metrics (explicit buckets), one registry per app so tests can run several apps.
+Every name here is what deploy/observability/ queries (checked by tests/test_observability.py)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+if TYPE_CHECKING:
+    from service.engine import SimilarAnswer
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0)
+# /similar stages: encode = tokenise + ONNX encode; bm25_stats = document frequencies for the BM25 bound;
+# dense_search / bm25_search = Qdrant queries; fusion = exact hybrid scores + certificate; fetch = payloads
+STAGES = ("encode", "bm25_stats", "dense_search", "bm25_search", "fusion", "fetch")
+
+
+def route_template(scope: Any) -> str:
+    """The matched route's path template ('/incidents/{number}'), never the raw path: bounded label values."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def outcome_of(status: int) -> str:
+    if status == 429:
+        return "shed"
+    if status < 400:
+        return "success"
+    return "client_error" if status < 500 else "server_error"
 
 
 class Metrics:
@@ -15,12 +39,32 @@ class Metrics:
         self.request_latency = Histogram(
             "incident_sim_request_duration_seconds", "HTTP request latency by route and status.",
             ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "incident_sim_requests_total", "Requests by route and outcome (success, client_error, "
+            "server_error, shed = 429).", ["route", "outcome"], registry=r)
         self.stage_latency = Histogram(
             "incident_sim_stage_duration_seconds", "Latency of each /similar stage.", ["stage"],
             buckets=STAGE_BUCKETS, registry=r)
         self.errors = Counter("incident_sim_errors_total", "Failed requests by error code.", ["route", "code"],
                               registry=r)
+        self.in_flight = Gauge("incident_sim_requests_in_flight", "Requests being worked on now.", registry=r)
+        self.results = Counter("incident_sim_results_total", "Incidents returned by /similar.", registry=r)
+        self.similar_results = Counter("incident_sim_similar_results_total",
+                                       "Returned incidents at or above the threshold (marked similar).", registry=r)
         self.truncated_inputs = Counter("incident_sim_truncated_inputs_total",
                                         "Query texts cut at the model's max sequence length.", registry=r)
+        self.incident_writes = Counter("incident_sim_incident_writes_total",
+                                       "Incident pushes by operation (created, updated, deleted).", ["operation"],
+                                       registry=r)
         self.index_size = Gauge("incident_sim_index_incidents", "Incidents in the active index.", registry=r)
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
+        for stage in STAGES:  # every stage series exists from the start, so dashboards show 0, not 'no data'
+            self.stage_latency.labels(stage=stage)
+
+    def observe_answer(self, answer: SimilarAnswer) -> None:
+        for stage, seconds in answer.stage_seconds.items():
+            self.stage_latency.labels(stage=stage).observe(seconds)
+        if answer.truncated:
+            self.truncated_inputs.inc()
+        self.results.inc(len(answer.results))
+        self.similar_results.inc(sum(1 for r in answer.results if answer.is_similar(r)))

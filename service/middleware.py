@@ -1,5 +1,6 @@
-"""Pure ASGI middleware: request id, body-size limit (before the body is read), latency metrics and
-a one-line access log per request (no incident text)."""
+"""Pure ASGI middleware: request id, load shedding (429 beyond `max_in_flight`), content type and
+body-size limit (before the body is read), latency/outcome metrics and one structured access-log
+record per request (request id, route, status, latency, outcome; never incident text)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,23 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_body
-from service.metrics import Metrics
+from service.metrics import Metrics, outcome_of, route_template
 
 logger = logging.getLogger("service.access")
 
+# never shed: probes and scrapes must answer while the service is saturated
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc"})
+
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, max_in_flight: int = 16,
+                 retry_after_s: int = 1) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0  # only touched on the event loop: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,13 +52,13 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        async def reject(status: int, code: str, message: str) -> None:
+        async def reject(status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
             body = json.dumps(error_body(code, message, request_id)).encode()
-            self.metrics.errors.labels(route=_route_template(scope), code=code).inc()
+            self.metrics.errors.labels(route=route_template(scope), code=code).inc()
             await send_wrapper({"type": "http.response.start", "status": status,
                                 "headers": [(b"content-type", b"application/json"),
                                             (b"content-length", str(len(body)).encode()),
-                                            (b"connection", b"close")]})
+                                            (b"connection", b"close"), *extra]})
             await send_wrapper({"type": "http.response.body", "body": body})
             status_holder["rejected"] = True
 
@@ -60,8 +68,15 @@ class RequestContextMiddleware:
 
         declared = headers.get("content-length")
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        limited = scope["path"] not in UNLIMITED_PATHS
+        counted = False
         try:
-            if scope["method"] in ("POST", "PUT", "PATCH") and content_type != "application/json":
+            if limited and self.in_flight >= self.max_in_flight:
+                # shed load now instead of queueing: the caller retries, the queue never grows
+                await reject(429, "overloaded", f"{self.in_flight} requests are in flight, the most this service "
+                             f"takes; retry after {self.retry_after_s} s",
+                             [(b"retry-after", str(self.retry_after_s).encode())])
+            elif scope["method"] in ("POST", "PUT", "PATCH") and content_type != "application/json":
                 await reject(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
             elif declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await too_large()
@@ -81,17 +96,24 @@ class RequestContextMiddleware:
                             return {"type": "http.disconnect"}
                     return message
 
+                if limited:
+                    self.in_flight += 1
+                    counted = True
+                    self.metrics.in_flight.inc()
                 await self.app(scope, limited_receive, send_wrapper)
         finally:
+            if counted:
+                self.in_flight -= 1
+                self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - start
-            route = scope.get("route_name") or _route_template(scope)
-            self.metrics.request_latency.labels(route=route, method=scope["method"],
-                                                status=str(status_holder["status"])).observe(elapsed)
-            logger.info("%s %s -> %s in %.1f ms [request_id=%s]", scope["method"], scope["path"],
-                        status_holder["status"], elapsed * 1000, request_id)
+            status = int(status_holder["status"])
+            route = route_template(scope)
+            outcome = outcome_of(status)
+            self.metrics.request_latency.labels(route=route, method=scope["method"], status=str(status)).observe(
+                elapsed)
+            self.metrics.requests.labels(route=route, outcome=outcome).inc()
+            logger.info("%s %s -> %d in %.1f ms", scope["method"], route, status, elapsed * 1000,
+                        extra={"request_id": request_id, "method": scope["method"], "route": route,
+                               "status": status, "latency_ms": round(elapsed * 1000, 2), "outcome": outcome,
+                               "caller": scope.get("state", {}).get("caller")})
 
-
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"

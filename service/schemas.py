@@ -1,8 +1,40 @@
-"""Request and response bodies of the HTTP API (with examples for the OpenAPI document)."""
+"""Request and response bodies of the HTTP API, with examples for the OpenAPI document."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+NUMBER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+KeywordFilter = StrictStr | list[StrictStr]
+
+
+class SimilarFilters(BaseModel):
+    """Applied inside the store query; each keyword field matches any of its values."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "category": "Network", "assignment_group": ["Network Operations", "Service Desk"],
+        "opened_after": "2025-01-01T00:00:00Z"}]})
+
+    category: KeywordFilter | None = Field(None, description="One category or a list of them.")
+    subcategory: KeywordFilter | None = None
+    assignment_group: KeywordFilter | None = None
+    cmdb_ci: KeywordFilter | None = Field(None, description="Configuration item(s).")
+    state: KeywordFilter | None = Field(None, description="Incident state code(s) or display value(s).")
+    opened_after: datetime | None = Field(None, description="Only incidents opened at or after this moment "
+                                                            "(ISO 8601; no zone = UTC).")
+    opened_before: datetime | None = Field(None, description="Only incidents opened before this moment.")
+
+    def keyword_fields(self) -> dict[str, list[str]]:
+        out = {}
+        for name in ("category", "subcategory", "assignment_group", "cmdb_ci", "state"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = [value] if isinstance(value, str) else value
+        return out
 
 
 class SimilarRequest(BaseModel):
@@ -11,26 +43,45 @@ class SimilarRequest(BaseModel):
         "description": "Since this morning the VPN client refuses to connect: certificate not valid.",
         "top_k": 5,
         "exclude": ["INC0012345"],
+        "filters": {"category": "Network", "opened_after": "2025-01-01T00:00:00Z"},
     }]})
 
     short_description: StrictStr | None = Field(None, description="The new incident's short description.")
     description: StrictStr | None = Field(None, description="The new incident's description.")
     text: StrictStr | None = Field(None, description="Free text instead of short_description/description.")
-    top_k: StrictInt = Field(5, ge=1, le=50, description="How many similar incidents to return (1-50).")
+    top_k: StrictInt = Field(5, ge=1, le=1000, description="How many similar incidents to return (1 to the "
+                                                           "service's max_top_k, 50 by default).")
     exclude: list[StrictStr] = Field(default_factory=list, max_length=100,
                                      description="Incident numbers never to return (e.g. the incident itself).")
+    filters: SimilarFilters | None = Field(None, description="Restrict the search (inside the store query).")
 
 
 class SimilarIncident(BaseModel):
     number: str
     short_description: str
+    category: str | None = None
+    assignment_group: str | None = None
+    state: str | None = None
+    opened_at: str | None = None
     score: float = Field(description="0.7 * dense + 0.3 * bm25, exactly (bundle weights).")
     dense: float = Field(description="Cosine similarity of the embeddings.")
     bm25: float = Field(description="Normalised BM25 in [0, 1], independent of the other results.")
+    bm25_raw: float = Field(description="Qdrant's BM25 score before normalisation (IDF-weighted).")
+    matched_terms: list[str] = Field(description="Query words this incident contains, rarest in the index first.")
     similar: bool = Field(description="score >= threshold.")
 
 
 class SimilarResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "results": [{"number": "INC0010042", "short_description": "VPN certificate expired for remote users",
+                     "category": "Network", "assignment_group": "Network Operations", "state": "Closed",
+                     "opened_at": "2025-03-02T08:14:00", "score": 0.8312, "dense": 0.8735, "bm25": 0.7325,
+                     "bm25_raw": 9.41, "matched_terms": ["certificate", "vpn", "connect"], "similar": True}],
+        "threshold": 0.799, "threshold_source": "calibrated",
+        "model_version": "mpnet-baseline-20261122071937-a357ef6f",
+        "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000Z",
+        "truncated": False, "exact": True}]})
+
     results: list[SimilarIncident]
     threshold: float
     threshold_source: str = Field(description="'calibrated' or 'uncalibrated_default' (not tuned yet).")
@@ -40,10 +91,96 @@ class SimilarResponse(BaseModel):
     exact: bool = Field(description="The top-k is certified to be the exact hybrid top-k.")
 
 
+class IncidentIn(BaseModel):
+    """An incident as ServiceNow pushes it (display values or codes, plain strings)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "short_description": "Outlook cannot connect to Exchange", "description": "Since 9:00 Outlook shows "
+        "'Trying to connect' for the whole finance floor.", "category": "Email", "subcategory": "Outlook",
+        "assignment_group": "Messaging", "cmdb_ci": "exch-prod-01", "state": "2",
+        "opened_at": "2026-11-22T09:05:00Z"}]})
+
+    number: StrictStr | None = Field(None, description="Must equal the number in the path if given.")
+    sys_id: StrictStr | None = None
+    short_description: StrictStr = ""
+    description: StrictStr = ""
+    category: StrictStr | None = None
+    subcategory: StrictStr | None = None
+    cmdb_ci: StrictStr | None = None
+    assignment_group: StrictStr | None = None
+    state: StrictStr | None = None
+    opened_at: datetime | None = None
+    resolved_at: datetime | None = None
+    close_notes: StrictStr | None = None
+    problem_id: StrictStr | None = None
+    duplicate_of: StrictStr | None = None
+    parent_incident: StrictStr | None = None
+
+
+class IncidentWritten(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "number": "INC0099001", "status": "created", "truncated": False,
+        "model_version": "mpnet-baseline-20261122071937-a357ef6f",
+        "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000Z"}]})
+
+    number: str
+    status: Literal["created", "updated"]
+    truncated: bool = Field(description="The text was cut at the model's max sequence length when embedded.")
+    model_version: str
+    index_version: str
+
+
+class StoredIncidentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "number": "INC0099001", "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000Z",
+        "incident": {"number": "INC0099001", "short_description": "Outlook cannot connect to Exchange"}}]})
+
+    number: str
+    index_version: str
+    incident: dict[str, Any]
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"incidents": [
+        {"number": "INC0099001", "short_description": "Outlook cannot connect to Exchange"},
+        {"number": "INC0099002", "short_description": "Printer on floor 3 jams", "category": "Hardware"}]}]})
+
+    incidents: list[dict[str, Any]] = Field(
+        min_length=1, description="Incidents with their `number` (the IncidentIn shape), checked one by one: a "
+                                  "bad item is reported and the others are still written. At most the service's "
+                                  "max_bulk_incidents (100 by default).")
+
+
+class BulkItemResult(BaseModel):
+    index: int = Field(description="Position in the request's list.")
+    number: str | None
+    status: Literal["created", "updated", "invalid"]
+    truncated: bool = False
+    error: str | None = None
+
+
+class BulkResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "created": 1, "updated": 0, "failed": 1,
+        "model_version": "mpnet-baseline-20261122071937-a357ef6f",
+        "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000Z",
+        "results": [{"index": 0, "number": "INC0099001", "status": "created", "truncated": False, "error": None},
+                    {"index": 1, "number": None, "status": "invalid", "truncated": False,
+                     "error": "number: Field required"}]}]})
+
+    created: int
+    updated: int
+    failed: int
+    model_version: str
+    index_version: str
+    results: list[BulkItemResult]
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
     request_id: str | None
+    details: list[dict[str, Any]] | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -51,7 +188,34 @@ class ErrorResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "ready": True, "reason": "ready", "model_version": "mpnet-baseline-20261122071937-a357ef6f",
+        "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000Z"}]})
+
     ready: bool
     reason: str
     model_version: str
     index_version: str | None
+
+
+_ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
+    401: ("unauthorized", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", "No key."),
+    403: ("forbidden", "API key 'dashboards' lacks the 'write' scope this route needs", "Wrong scope."),
+    404: ("not_found", "no incident INC0099001 in index mpnet-baseline-...@20261122T080000Z", "Unknown incident."),
+    413: ("payload_too_large", "request body exceeds the limit of 262144 bytes; send less text", "Body too big."),
+    415: ("unsupported_media_type", "send the body as JSON with Content-Type: application/json", "Not JSON."),
+    422: ("invalid_request", "top_k: Input should be less than or equal to 50", "Invalid request."),
+    429: ("overloaded", "16 requests are in flight, the most this service takes; retry after 1 s", "Too busy."),
+    503: ("store_unavailable", "Qdrant at http://qdrant:6333 failed on query_points: ConnectError",
+          "Store or bundle not available."),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: the one error body shape, with an example each."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        code, message, summary = _ERROR_EXAMPLES[status]
+        out[status] = {"model": ErrorResponse, "description": summary, "content": {"application/json": {
+            "example": {"error": {"code": code, "message": message, "request_id": "5f0c3b1e9a7d4c2b"}}}}}
+    return out

@@ -1,11 +1,31 @@
-"""The one settings class. Every value can be set by an environment variable INCIDENT_SIM_<NAME>."""
+"""The one settings class. Every value can be set by an environment variable INCIDENT_SIM_<NAME>
+(lists and objects as JSON, e.g. INCIDENT_SIM_API_KEYS='[{"name": "servicenow", "key": "...",
+"scopes": ["query", "write"]}]')."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Scope(StrEnum):
+    """What an API key may do. `admin` implies the other two."""
+
+    query = "query"  # POST /similar
+    write = "write"  # PUT/DELETE /incidents, POST /incidents/bulk
+    admin = "admin"  # model management
+
+
+class ApiKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, description="Who holds the key (logged, unlike the key).")
+    key: SecretStr = Field(description="The secret itself (at least 16 characters outside dev mode).")
+    scopes: frozenset[Scope] = Field(min_length=1)
 
 
 class Settings(BaseSettings):
@@ -20,12 +40,22 @@ class Settings(BaseSettings):
     collection: str = Field("incidents", pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="Qdrant collection name.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # -- auth ---------------------------------------------------------------------------------
+    api_keys: list[ApiKey] = Field(default_factory=list, description="Accepted API keys (several, for rotation).")
+    dev_mode: bool = Field(False, description="Allow placeholder keys, and no keys at all (auth off), for local use.")
+    protect_metrics: bool = Field(False, description="/metrics needs a valid key of any scope.")
+    # -- limits -------------------------------------------------------------------------------
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Requests with a larger body get 413.")
     max_text_chars: int = Field(20_000, ge=100, description="Longest accepted text field, in characters.")
     max_top_k: int = Field(50, ge=1, le=1000)
+    max_bulk_incidents: int = Field(100, ge=1, le=10_000, description="Most incidents in one POST /incidents/bulk.")
+    max_in_flight: int = Field(16, ge=1, description="Requests doing work at once; beyond it 429 + Retry-After.")
+    retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 429.")
+    graceful_shutdown_s: float = Field(15.0, ge=0, description="How long shutdown waits for in-flight requests.")
     candidate_k: int = Field(100, ge=10, description="Dense and BM25 candidates fetched per query (grown if needed).")
     encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0 = all cores).")
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
 
     @property
     def bundles_dir(self) -> Path:

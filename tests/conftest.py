@@ -4,6 +4,7 @@ indexes in tmp_path, and a real uvicorn server on loopback."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -24,7 +25,7 @@ from indexing.indexer import index_incidents  # noqa: E402
 from indexing.store.edge import EdgeStore  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.engine import Engine  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from service.settings import ApiKey, Scope, Settings  # noqa: E402
 from training.data.sample import generate_incidents  # noqa: E402
 
 
@@ -73,9 +74,27 @@ def shared_index_dir(tmp_path_factory: pytest.TempPathFactory, minilm_bundle: Bu
     return data_dir
 
 
+QUERY_KEY = "q-7d4c1f0b9e2a4b6c8d0e"  # query scope only (e.g. a dashboard)
+WRITE_KEY = "w-3a9b5c7d1e0f2a4b6c8d"  # query + write: the ServiceNow integration
+ADMIN_KEY = "a-5e7f9a1b3c5d7e9f1a3b"
+TEST_KEYS = [
+    ApiKey(name="dashboards", key=QUERY_KEY, scopes=frozenset({Scope.query})),
+    ApiKey(name="servicenow", key=WRITE_KEY, scopes=frozenset({Scope.query, Scope.write})),
+    ApiKey(name="ops-admin", key=ADMIN_KEY, scopes=frozenset({Scope.admin})),
+]
+AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
+
+
 @pytest.fixture()
 def settings(shared_index_dir: Path, minilm_bundle: Bundle) -> Settings:
-    return Settings(data_dir=shared_index_dir, bundle_path=minilm_bundle.path)
+    return Settings(data_dir=shared_index_dir, bundle_path=minilm_bundle.path, api_keys=TEST_KEYS)
+
+
+@pytest.fixture()
+def writable_settings(shared_index_dir: Path, minilm_bundle: Bundle, tmp_path: Path) -> Settings:
+    """A private copy of the shared index, for tests that write incidents."""
+    shutil.copytree(shared_index_dir / "index", tmp_path / "index")
+    return Settings(data_dir=tmp_path, bundle_path=minilm_bundle.path, api_keys=TEST_KEYS)
 
 
 @pytest.fixture()
@@ -118,8 +137,19 @@ class LiveServer:
         self.thread.join(timeout=20)
 
 
+def serve(settings: Settings) -> Iterator[httpx.Client]:
+    engine = Engine.from_settings(settings)
+    with LiveServer(create_app(settings, engine)) as server, \
+            httpx.Client(base_url=server.url, timeout=30, headers=AUTH) as client:
+        yield client
+
+
 @pytest.fixture()
 def live(settings: Settings) -> Iterator[httpx.Client]:
-    engine = Engine.from_settings(settings)
-    with LiveServer(create_app(settings, engine)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
+    """A client of a live server over the shared (read-only) index, sending the ServiceNow key."""
+    yield from serve(settings)
+
+
+@pytest.fixture()
+def live_writable(writable_settings: Settings) -> Iterator[httpx.Client]:
+    yield from serve(writable_settings)

@@ -70,7 +70,7 @@ def test_seamonkey_loader() -> None:
 def evaluated(minilm_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     data_dir = tmp_path_factory.mktemp("eval")
     corpus = from_incidents(SAMPLE, "sample")
-    settings = Settings(data_dir=data_dir, bundle_path=minilm_bundle.path)
+    settings = Settings(data_dir=data_dir, bundle_path=minilm_bundle.path, dev_mode=True)
     scorer, encoder = build_scorer(minilm_bundle, corpus, settings.edge_index_dir, progress=False)
     evaluation = evaluate_corpus(corpus, scorer, encoder, progress=False)
     return corpus, scorer, encoder, evaluation, settings

@@ -20,6 +20,72 @@ def queries(incidents: list[Incident]) -> list[str]:
     return fresh + [incidents[i].text() for i in (0, 17, 123)] + ["ORA-1652 db-srv07 tablespace", "printer"]
 
 
+def _oracle(engine: Engine, incidents: list[Incident]) -> BruteForceHybrid:
+    meta = engine.store.meta()
+    assert meta is not None
+    texts = {i.number: (i.short_description, i.description) for i in incidents}
+    stored = engine.store.fetch([i.point_id for i in incidents])
+    return BruteForceHybrid(texts, {s.payload["number"]: s.dense for s in stored}, meta.k1, meta.b, meta.avgdl,
+                            analyzer=meta.analyzer, normalization=engine.bundle.bm25["normalization"])
+
+
+@pytest.mark.parametrize("candidate_k", [100, 10])
+def test_filtered_top_k_is_the_exact_top_k_of_the_matching_incidents(
+        engine: Engine, encoder: OnnxEncoder, incidents: list[Incident], queries: list[str], candidate_k: int) -> None:
+    """Filters run inside the store query: the answer is the true top-k among matching incidents (not a
+    post-filtered short list), and every score is the unfiltered score of that incident."""
+    engine.candidate_k = candidate_k
+    engine._searcher = None
+    oracle = _oracle(engine, incidents)
+    by_number = {i.number: i for i in incidents}
+    category = "Network"
+    cutoff = sorted(i.opened_at for i in incidents if i.opened_at)[len(incidents) // 2]
+    assert sum(i.category == category for i in incidents) > 20
+    for query in queries[:15]:
+        q = engine.build_query(None, None, query, 10, fields={"category": [category]}, opened_after=cutoff)
+        answer = engine.similar(q)
+        allowed_numbers = {n for n, i in by_number.items() if i.category == category and i.opened_at >= cutoff}
+        expected = {n: v for n, v in oracle.scores(query, encoder.encode_one(query)[0]).items()
+                    if n in allowed_numbers}
+        ranked = sorted(expected.items(), key=lambda kv: -kv[1][0])
+        assert answer.exact
+        assert len(answer.results) == min(10, len(allowed_numbers))
+        served = {r.payload["number"] for r in answer.results}
+        assert served <= allowed_numbers
+        kth = ranked[len(answer.results) - 1][1][0]
+        assert {n for n, v in ranked if v[0] > kth + 1e-5} <= served
+        for r in answer.results:
+            assert r.score == pytest.approx(expected[r.payload["number"]][0], abs=1e-5)
+
+
+def test_filter_matching_nothing_gives_no_results(engine: Engine) -> None:
+    q = engine.build_query(None, None, "vpn certificate", 5, fields={"assignment_group": ["No Such Group"]})
+    assert engine.similar(q).results == []
+
+
+def test_matched_terms_explain_the_bm25_part(engine: Engine, incidents: list[Incident]) -> None:
+    from indexing.lexical import Analyzer
+
+    analyzer = Analyzer.from_name(engine.store.meta().analyzer)  # type: ignore[union-attr]
+    by_number = {i.number: i for i in incidents}
+    query = incidents[7].text() + " zzqxv"
+    doc_freq = {}
+    answer = engine.similar(SimilarQuery(text=query, top_k=10))
+    for r in answer.results:
+        stored = by_number[r.payload["number"]]
+        doc_tokens = set(analyzer.document_tokens(stored.short_description, stored.description))
+        # a word's term is its first token (a compound like 'srv64-stg' also names its parts separately)
+        expected = {w for w in analyzer.query_terms(query).values() if analyzer.tokens(w)[0] in doc_tokens}
+        assert set(r.matched_terms) == expected
+        assert "zzqxv" not in r.matched_terms
+        assert (r.bm25_raw > 0) == bool(r.matched_terms)
+        for w in r.matched_terms:  # rarest first: document frequency never decreases along the list
+            doc_freq[w] = sum(analyzer.tokens(w)[0] in analyzer.document_tokens(i.short_description, i.description)
+                              for i in incidents)
+        freqs = [doc_freq[w] for w in r.matched_terms]
+        assert freqs == sorted(freqs)
+
+
 @pytest.mark.parametrize("candidate_k", [100, 10])
 def test_scores_and_top10_equal_brute_force(engine: Engine, encoder: OnnxEncoder, incidents: list[Incident],
                                             queries: list[str], candidate_k: int) -> None:
@@ -69,7 +135,7 @@ def test_bm25_norm_does_not_depend_on_other_results(engine: Engine, incidents: l
     wide = {r.payload["number"]: r.bm25 for r in engine.similar(SimilarQuery(text=query, top_k=20)).results}
     top = engine.similar(SimilarQuery(text=query, top_k=20)).results
     excluded = [top[0].payload["number"], top[1].payload["number"]]
-    narrow = engine.similar(SimilarQuery(text=query, top_k=10, exclude=tuple(excluded))).results
+    narrow = engine.similar(engine.build_query(None, None, query, 10, exclude=excluded)).results
     for r in narrow:
         assert r.payload["number"] not in excluded
         assert r.bm25 == pytest.approx(wide.get(r.payload["number"], r.bm25), abs=1e-12)

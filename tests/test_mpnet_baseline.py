@@ -47,7 +47,7 @@ def test_baseline_bundle_end_to_end(tmp_path: Path) -> None:
     assert cosines.min() >= floor, cosines
 
     incidents = [Incident.model_validate(r) for r in generate_incidents(40, seed=8)]
-    settings = Settings(data_dir=tmp_path / "data", bundle_path=bundle.path)
+    settings = Settings(data_dir=tmp_path / "data", bundle_path=bundle.path, dev_mode=True)
     encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length)
     store = EdgeStore(settings.edge_index_dir)
     index_incidents(incidents, bundle, encoder, store, progress=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, free_port
+from conftest import AUTH, LiveServer, free_port
 from indexing.bundle import Bundle
 from indexing.incidents import Incident
 from service.app import create_app
@@ -32,7 +32,8 @@ def test_similar_returns_scored_incidents(live: httpx.Client, incidents: list[In
     assert len(results) == 5
     assert results[0]["number"] == target.number  # the incident itself is the best match
     for item in results:
-        assert set(item) == {"number", "short_description", "score", "dense", "bm25", "similar"}
+        assert set(item) == {"number", "short_description", "category", "assignment_group", "state", "opened_at",
+                             "score", "dense", "bm25", "bm25_raw", "matched_terms", "similar"}
         assert item["score"] == pytest.approx(0.7 * item["dense"] + 0.3 * item["bm25"], abs=1e-9)
         assert 0 <= item["bm25"] <= 1
         assert item["similar"] == (item["score"] >= body["threshold"])
@@ -51,7 +52,7 @@ def test_exclude_and_default_top_k(live: httpx.Client, incidents: list[Incident]
     ({"short_description": "   ", "description": "\n\t "}, "text is empty"),
     ({}, "text is empty"),
     ({"text": "vpn", "top_k": 0}, "top_k: Input should be greater than or equal to 1"),
-    ({"text": "vpn", "top_k": 51}, "top_k: Input should be less than or equal to 50"),
+    ({"text": "vpn", "top_k": 51}, "top_k must be between 1 and 50"),
     ({"text": "vpn", "top_k": "5"}, "top_k: Input should be a valid integer"),
     ({"text": 42}, "text: Input should be a valid string"),
     ({"text": ["a"]}, "text: Input should be a valid string"),
@@ -117,7 +118,7 @@ def test_health_ready_and_metrics(live: httpx.Client) -> None:
 def test_store_unreachable_gives_503_not_a_crash(minilm_bundle: Bundle, tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     settings = Settings(data_dir=tmp_path, bundle_path=minilm_bundle.path, qdrant_url=f"http://127.0.0.1:{port}",
-                        qdrant_timeout_s=1)
+                        qdrant_timeout_s=1, dev_mode=True)
     engine = Engine.from_settings(settings)
     with LiveServer(create_app(settings, engine)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         r = client.get("/readyz")
@@ -131,7 +132,7 @@ def test_store_unreachable_gives_503_not_a_crash(minilm_bundle: Bundle, tmp_path
 
 
 def test_missing_index_is_503_with_a_hint(minilm_bundle: Bundle, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, bundle_path=minilm_bundle.path)
+    settings = Settings(data_dir=tmp_path, bundle_path=minilm_bundle.path, dev_mode=True)
     engine = Engine.from_settings(settings)
     with LiveServer(create_app(settings, engine)) as server, httpx.Client(base_url=server.url) as client:
         r = client.post("/similar", json={"text": "vpn down"})
@@ -143,7 +144,8 @@ def test_restart_reads_the_same_on_disk_index(settings: Settings, incidents: lis
     answers = []
     for _ in range(2):  # two service lifetimes over the same data directory
         engine = Engine.from_settings(settings)
-        with LiveServer(create_app(settings, engine)) as server, httpx.Client(base_url=server.url) as client:
+        with LiveServer(create_app(settings, engine)) as server, \
+                httpx.Client(base_url=server.url, headers=AUTH) as client:
             answers.append(client.post("/similar", json=query).json())
     assert answers[0] == answers[1]
     assert len(answers[0]["results"]) == 8

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,37 @@ from indexing.lexical import SparseVector
 DENSE = "dense"
 SPARSE = "bm25"
 TERMS_FIELD = "terms"  # payload: the sparse vector's indices, for exact document frequencies
-KEYWORD_FIELDS = ("number", "category", "subcategory", "assignment_group", "cmdb_ci", "problem_id")
+KEYWORD_FIELDS = ("number", "category", "subcategory", "assignment_group", "cmdb_ci", "problem_id", "state")
+DATETIME_FIELDS = ("opened_at",)
+FILTER_FIELDS = ("category", "subcategory", "assignment_group", "cmdb_ci", "state")
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Conditions every adapter applies *inside* the Qdrant query (payload indexes), never to a short
+    list afterwards: each keyword field must equal one of its values, opened_at lies in
+    [opened_after, opened_before), and excluded incidents are never returned."""
+
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+    exclude_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.fields) - set(FILTER_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot filter on {sorted(unknown)}; filterable fields: {FILTER_FIELDS}")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.fields or self.opened_after or self.opened_before or self.exclude_ids)
+
+
+def rfc3339(moment: datetime) -> str:
+    """A filter bound as Qdrant parses it; a naive datetime is taken as UTC (as Qdrant takes stored ones)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -55,6 +86,7 @@ class StoredIncident:
     payload: dict[str, Any]
     dense: np.ndarray | None
     sparse: dict[int, float] | None
+    terms: tuple[int, ...] = ()  # the incident's BM25 term ids (for explanations)
 
 
 def stored_incident(record: Any) -> StoredIncident:
@@ -63,10 +95,11 @@ def stored_incident(record: Any) -> StoredIncident:
     vectors = record.vector if isinstance(record.vector, dict) else {}
     dense, sparse = vectors.get(DENSE), vectors.get(SPARSE)
     payload = dict(record.payload or {})
-    payload.pop(TERMS_FIELD, None)
+    terms = payload.pop(TERMS_FIELD, None) or ()
     return StoredIncident(
         point_id=str(record.id),
         payload=payload,
+        terms=tuple(int(t) for t in terms),
         dense=np.asarray(dense, dtype=np.float32) if dense is not None else None,
         sparse=dict(zip(sparse.indices, sparse.values, strict=True)) if sparse is not None else None,
     )
@@ -106,13 +139,17 @@ class IncidentStore(ABC):
         """How many stored incidents contain each term (what Qdrant's IDF modifier counts)."""
 
     @abstractmethod
-    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
-        """Cosine of the best `limit` incidents; with `among`, exactly those incidents (exact search)."""
+    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None,
+                     where: IncidentFilter | None = None) -> list[Hit]:
+        """Cosine of the best `limit` incidents matching `where`; with `among`, exactly those incidents
+        (exact search)."""
 
     @abstractmethod
-    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
-        """Qdrant's BM25 score (IDF applied by Qdrant) of the best `limit` incidents; with `among`, of
-        those incidents only (incidents sharing no term with the query are not returned)."""
+    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None,
+                      where: IncidentFilter | None = None) -> list[Hit]:
+        """Qdrant's BM25 score (IDF applied by Qdrant over the whole index) of the best `limit` incidents
+        matching `where`; with `among`, of those incidents only (incidents sharing no term with the query
+        are not returned)."""
 
     @abstractmethod
     def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]: ...

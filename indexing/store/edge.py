@@ -15,15 +15,18 @@ import qdrant_edge as qe
 from indexing.errors import StoreUnavailableError
 from indexing.lexical import SparseVector
 from indexing.store.base import (
+    DATETIME_FIELDS,
     DENSE,
     KEYWORD_FIELDS,
     SPARSE,
     TERMS_FIELD,
     Hit,
+    IncidentFilter,
     IncidentStore,
     IndexMeta,
     IndexPoint,
     StoredIncident,
+    rfc3339,
     stored_incident,
 )
 
@@ -69,6 +72,8 @@ class EdgeStore(IncidentStore):
             shard.update(qe.UpdateOperation.create_field_index(TERMS_FIELD, qe.PayloadSchemaType.Integer))
             for field in KEYWORD_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+            for field in DATETIME_FIELDS:
+                shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Datetime))
             shard.flush()
             tmp = self.path / (META_FILE + ".tmp")
             tmp.write_text(json.dumps(meta.to_dict(), indent=2))
@@ -123,24 +128,26 @@ class EdgeStore(IncidentStore):
                 for t in term_ids
             }
 
-    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None,
+                     where: IncidentFilter | None = None) -> list[Hit]:
         if among is not None and not among:
             return []
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest([float(x) for x in vector], using=DENSE),
-            filter=_ids_filter(among),
+            filter=_filter(among, where),
             params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), exact=among is not None),
         )
         with self._lock:
             return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
 
-    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None,
+                      where: IncidentFilter | None = None) -> list[Hit]:
         if not vector.indices or (among is not None and not among):
             return []
         request = qe.QueryRequest(
             limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
-            filter=_ids_filter(among),
+            filter=_filter(among, where),
         )
         with self._lock:
             return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
@@ -165,5 +172,18 @@ class EdgeStore(IncidentStore):
                 self._shard = None
 
 
-def _ids_filter(among: Sequence[str] | None) -> qe.Filter | None:
-    return None if among is None else qe.Filter(must=[qe.HasIdCondition(set(among))])
+def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> qe.Filter | None:
+    must: list = [] if among is None else [qe.HasIdCondition(set(among))]
+    must_not: list = []
+    if where is not None:
+        for key, values in where.fields.items():
+            must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
+        if where.opened_after is not None or where.opened_before is not None:
+            must.append(qe.FieldCondition(key="opened_at", range=qe.RangeDateTime(
+                gte=rfc3339(where.opened_after) if where.opened_after else None,
+                lt=rfc3339(where.opened_before) if where.opened_before else None)))
+        if where.exclude_ids:
+            must_not.append(qe.HasIdCondition(set(where.exclude_ids)))
+    if not must and not must_not:
+        return None
+    return qe.Filter(must=must or None, must_not=must_not or None)

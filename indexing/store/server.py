@@ -11,15 +11,18 @@ from qdrant_client import QdrantClient, models
 from indexing.errors import StoreUnavailableError
 from indexing.lexical import SparseVector
 from indexing.store.base import (
+    DATETIME_FIELDS,
     DENSE,
     KEYWORD_FIELDS,
     SPARSE,
     TERMS_FIELD,
     Hit,
+    IncidentFilter,
     IncidentStore,
     IndexMeta,
     IndexPoint,
     StoredIncident,
+    rfc3339,
     stored_incident,
 )
 
@@ -71,6 +74,8 @@ class ServerStore(IncidentStore):
         self.client.create_payload_index(self.collection, TERMS_FIELD, models.PayloadSchemaType.INTEGER)
         for field in KEYWORD_FIELDS:
             self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
+        for field in DATETIME_FIELDS:
+            self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.DATETIME)
         self._meta = meta
 
     def meta(self) -> IndexMeta | None:
@@ -108,20 +113,23 @@ class ServerStore(IncidentStore):
             out[t] = int(self._call("count", self.client.count, self.collection, count_filter=flt, exact=True).count)
         return out
 
-    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+    def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None,
+                     where: IncidentFilter | None = None) -> list[Hit]:
         if among is not None and not among:
             return []
         res = self._call("query_points", self.client.query_points, self.collection,
-                         query=[float(x) for x in vector], using=DENSE, limit=limit, query_filter=_ids_filter(among),
+                         query=[float(x) for x in vector], using=DENSE, limit=limit,
+                         query_filter=_filter(among, where),
                          search_params=models.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), exact=among is not None))
         return [Hit(str(p.id), float(p.score)) for p in res.points]
 
-    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None) -> list[Hit]:
+    def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None,
+                      where: IncidentFilter | None = None) -> list[Hit]:
         if not vector.indices or (among is not None and not among):
             return []
         res = self._call("query_points", self.client.query_points, self.collection,
                          query=models.SparseVector(indices=vector.indices, values=vector.values),
-                         using=SPARSE, limit=limit, query_filter=_ids_filter(among))
+                         using=SPARSE, limit=limit, query_filter=_filter(among, where))
         return [Hit(str(p.id), float(p.score)) for p in res.points]
 
     def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]:
@@ -141,5 +149,18 @@ class ServerStore(IncidentStore):
             logger.debug("ignoring error while closing the Qdrant client", exc_info=True)
 
 
-def _ids_filter(among: Sequence[str] | None) -> models.Filter | None:
-    return None if among is None else models.Filter(must=[models.HasIdCondition(has_id=list(among))])
+def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> models.Filter | None:
+    must: list = [] if among is None else [models.HasIdCondition(has_id=list(among))]
+    must_not: list = []
+    if where is not None:
+        for key, values in where.fields.items():
+            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(values))))
+        if where.opened_after is not None or where.opened_before is not None:
+            must.append(models.FieldCondition(key="opened_at", range=models.DatetimeRange(
+                gte=rfc3339(where.opened_after) if where.opened_after else None,
+                lt=rfc3339(where.opened_before) if where.opened_before else None)))
+        if where.exclude_ids:
+            must_not.append(models.HasIdCondition(has_id=list(where.exclude_ids)))
+    if not must and not must_not:
+        return None
+    return models.Filter(must=must or None, must_not=must_not or None)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.schemas import ReadyResponse
+from service.auth import require_any_key
+from service.schemas import ReadyResponse, error_responses
 
-router = APIRouter()
+router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", name="healthz", summary="The process is alive")
+@router.get("/healthz", name="healthz", summary="The process is alive",
+            responses={200: {"content": {"application/json": {"example": {"status": "alive"}}}}})
 async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
@@ -26,7 +28,10 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics", name="metrics", summary="Prometheus metrics")
+@router.get("/metrics", name="metrics", summary="Prometheus metrics (text exposition format)",
+            dependencies=[Depends(require_any_key)], responses={
+                200: {"content": {"text/plain": {"example": "incident_sim_requests_in_flight 0.0\n"}}},
+                **error_responses(401)})
 def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     engine = request.app.state.engine

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from service.auth import require
 from service.engine import Engine
-from service.schemas import ErrorResponse, SimilarIncident, SimilarRequest, SimilarResponse
+from service.schemas import SimilarIncident, SimilarRequest, SimilarResponse, error_responses
+from service.settings import Scope
 
-router = APIRouter()
-
-ERRORS = {status: {"model": ErrorResponse} for status in (413, 415, 422, 503)}
+router = APIRouter(tags=["similar"])
 
 
-@router.post("/similar", response_model=SimilarResponse, responses=ERRORS, name="similar",
-             summary="Earlier incidents most similar to a new one")
+@router.post("/similar", response_model=SimilarResponse, name="similar",
+             responses=error_responses(401, 403, 413, 415, 422, 429, 503),
+             dependencies=[Depends(require(Scope.query))],
+             summary="Earlier incidents most similar to a new one",
+             description="Hybrid score 0.7 x dense + 0.3 x BM25 per result, marked similar at the bundle's "
+                         "calibrated threshold. Filters are applied inside the store query. Needs the `query` "
+                         "scope.")
 def similar(body: SimilarRequest, request: Request) -> SimilarResponse:
     # a sync route: FastAPI runs it in the thread pool, so encoding never blocks the event loop
     engine: Engine = request.app.state.engine
-    query = engine.build_query(body.short_description, body.description, body.text, body.top_k, body.exclude)
+    filters = body.filters
+    query = engine.build_query(
+        body.short_description, body.description, body.text, body.top_k, body.exclude,
+        fields=filters.keyword_fields() if filters else None,
+        opened_after=filters.opened_after if filters else None,
+        opened_before=filters.opened_before if filters else None)
     answer = engine.similar(query)
-    metrics = request.app.state.metrics
-    for stage, seconds in answer.stage_seconds.items():
-        metrics.stage_latency.labels(stage=stage).observe(seconds)
-    if answer.truncated:
-        metrics.truncated_inputs.inc()
+    request.app.state.metrics.observe_answer(answer)
     return SimilarResponse(
         results=[
             SimilarIncident(number=str(r.payload.get("number", r.point_id)),
                             short_description=str(r.payload.get("short_description", "")),
-                            score=r.score, dense=r.dense, bm25=r.bm25, similar=answer.is_similar(r))
+                            category=r.payload.get("category"), assignment_group=r.payload.get("assignment_group"),
+                            state=r.payload.get("state"), opened_at=r.payload.get("opened_at"),
+                            score=r.score, dense=r.dense, bm25=r.bm25, bm25_raw=r.bm25_raw,
+                            matched_terms=list(r.matched_terms), similar=answer.is_similar(r))
             for r in answer.results
         ],
         threshold=answer.threshold,

@@ -303,6 +303,8 @@ class SampleGenerator:
                 "opened_at": row["opened_at"].strftime("%Y-%m-%d %H:%M:%S"),
                 "resolved_at": row["resolved_at"].strftime("%Y-%m-%d %H:%M:%S"),
                 "duplicate_of": duplicate_of,
+                # no random draw here, so every other field stays what the seed gave before `state` existed
+                "state": "Resolved" if seq > 0.95 * len(rows) else "Closed",
             })
         return out
 
