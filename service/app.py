@@ -46,9 +46,10 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.keyring = keyring
     install_error_handlers(app)
 
+    routers = (similar.router, incidents.router, health.router)
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
-                       max_in_flight=settings.max_in_flight, retry_after_s=settings.retry_after_s)
-    app.include_router(similar.router)
-    app.include_router(incidents.router)
-    app.include_router(health.router)
+                       max_in_flight=settings.max_in_flight, retry_after_s=settings.retry_after_s,
+                       routes=[route for router in routers for route in router.routes])
     return app

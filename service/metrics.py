@@ -3,12 +3,16 @@ Every name here is what deploy/observability/ queries (checked by tests/test_obs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
+from starlette.routing import BaseRoute, Match
 
 if TYPE_CHECKING:
     from service.engine import SimilarAnswer
+
+disable_created_metrics()  # no *_created series: they only add noise to every scrape
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -17,9 +21,15 @@ STAGE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25,
 STAGES = ("encode", "bm25_stats", "dense_search", "bm25_search", "fusion", "fetch")
 
 
-def route_template(scope: Any) -> str:
-    """The matched route's path template ('/incidents/{number}'), never the raw path: bounded label values."""
+def route_template(scope: Any, routes: Sequence[BaseRoute] = ()) -> str:
+    """The matched route's path template ('/incidents/{number}'), never the raw path: bounded label values.
+    A request answered before routing (429, 413, 415) is matched against `routes` here."""
     route = scope.get("route")
+    if route is None:
+        for candidate in routes:
+            if candidate.matches(scope)[0] != Match.NONE:
+                route = candidate
+                break
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
 

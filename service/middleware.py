@@ -8,8 +8,10 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_body
@@ -23,8 +25,9 @@ UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json",
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, max_in_flight: int = 16,
-                 retry_after_s: int = 1) -> None:
+                 retry_after_s: int = 1, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
+        self.routes = routes  # to name the route of requests answered before routing
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.max_in_flight = max_in_flight
@@ -54,7 +57,7 @@ class RequestContextMiddleware:
 
         async def reject(status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
             body = json.dumps(error_body(code, message, request_id)).encode()
-            self.metrics.errors.labels(route=route_template(scope), code=code).inc()
+            self.metrics.errors.labels(route=route_template(scope, self.routes), code=code).inc()
             await send_wrapper({"type": "http.response.start", "status": status,
                                 "headers": [(b"content-type", b"application/json"),
                                             (b"content-length", str(len(body)).encode()),
@@ -107,7 +110,7 @@ class RequestContextMiddleware:
                 self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - start
             status = int(status_holder["status"])
-            route = route_template(scope)
+            route = route_template(scope, self.routes)
             outcome = outcome_of(status)
             self.metrics.request_latency.labels(route=route, method=scope["method"], status=str(status)).observe(
                 elapsed)
