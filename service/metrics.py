@@ -66,6 +66,8 @@ class Metrics:
         self.incident_writes = Counter("incident_sim_incident_writes_total",
                                        "Incident pushes by operation (created, updated, deleted).", ["operation"],
                                        registry=r)
+        self.ready = Gauge("incident_sim_ready", "1 when the bundle is loaded and the index answers (as /readyz).",
+                           registry=r)
         self.index_size = Gauge("incident_sim_index_incidents", "Incidents in the active index.", registry=r)
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
         for stage in STAGES:  # every stage series exists from the start, so dashboards show 0, not 'no data'

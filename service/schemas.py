@@ -211,11 +211,18 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses: the one error body shape, with an example each."""
+def error_responses(*statuses: int, plain_route: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: the one error body shape, with an example each.
+    `plain_route`: the route's own media type is not JSON, so the schema is referenced explicitly (FastAPI
+    would otherwise file the error model under the route's media type)."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         code, message, summary = _ERROR_EXAMPLES[status]
-        out[status] = {"model": ErrorResponse, "description": summary, "content": {"application/json": {
-            "example": {"error": {"code": code, "message": message, "request_id": "5f0c3b1e9a7d4c2b"}}}}}
+        media: dict[str, Any] = {
+            "example": {"error": {"code": code, "message": message, "request_id": "5f0c3b1e9a7d4c2b"}}}
+        if plain_route:
+            media["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
+            out[status] = {"description": summary, "content": {"application/json": media}}
+        else:
+            out[status] = {"model": ErrorResponse, "description": summary, "content": {"application/json": media}}
     return out

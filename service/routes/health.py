@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import require_any_key
@@ -18,7 +18,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz", name="readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}},
+@router.get("/readyz", name="readyz", response_model=ReadyResponse, responses={503: {
+                "model": ReadyResponse, "description": "Not ready (the reason says why).",
+                "content": {"application/json": {"example": {
+                    "ready": False, "reason": "Qdrant at http://qdrant:6333 failed on get_collections: ConnectError",
+                    "model_version": "mpnet-baseline-20261122071937-a357ef6f", "index_version": None}}}}},
             summary="Bundle loaded and store reachable")
 def readyz(request: Request) -> JSONResponse:
     engine = request.app.state.engine
@@ -29,12 +33,13 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", name="metrics", summary="Prometheus metrics (text exposition format)",
-            dependencies=[Depends(require_any_key)], responses={
+            response_class=PlainTextResponse, dependencies=[Depends(require_any_key)], responses={
                 200: {"content": {"text/plain": {"example": "incident_sim_requests_in_flight 0.0\n"}}},
-                **error_responses(401)})
+                **error_responses(401, plain_route=True)})
 def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     engine = request.app.state.engine
+    m.ready.set(1 if engine.readiness()[0] else 0)
     try:
         m.index_size.set(engine.store.count())
     except Exception:  # the scrape must work while the store is down
