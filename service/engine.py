@@ -234,6 +234,7 @@ class _UnavailableStore(IncidentStore):
         raise StoreUnavailableError(self.reason)
 
     create_index = meta = upsert = delete = count = doc_freqs = search_dense = search_sparse = fetch = ping = _fail
+    scroll = _fail
 
     def close(self) -> None:
         return None

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, QUERY_KEY, TEST_KEYS, WRITE_KEY, LiveServer, free_port
+from conftest import ADMIN_KEY, QUERY_KEY, TEST_KEYS, WRITE_KEY, LiveServer, free_port, wait_for_http
 from indexing.bundle import Bundle
 from indexing.incidents import Incident
 from service.app import create_app
@@ -297,15 +297,7 @@ def test_sigterm_drains_in_flight_requests(writable_settings: Settings, tmp_path
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
+        wait_for_http(f"{url}/readyz", proc, tmp_path / "serve.log")
         items = [{**NEW_INCIDENT, "number": f"INC95{i:05d}", "description": NEW_INCIDENT["description"] + f" {i}" * 60}
                  for i in range(100)]
         result: dict[str, httpx.Response] = {}

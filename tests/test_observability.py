@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port
+from conftest import free_port, wait_for_http
 
 OBS = Path(__file__).resolve().parent.parent / "deploy" / "observability"
 METRIC = re.compile(r"\bincident_sim_[a-z_]+\b")
@@ -98,15 +98,7 @@ def prometheus(live: httpx.Client, tmp_path: Path) -> Iterator[str]:
                              "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "prometheus.log").read_text()
-            time.sleep(0.2)
+        wait_for_http(f"{url}/-/ready", proc, tmp_path / "prometheus.log")
         yield url
     finally:
         proc.terminate()

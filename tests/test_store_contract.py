@@ -4,6 +4,7 @@ qdrant-client (its ':memory:' mode standing in for the server)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from indexing import lexical
 from indexing.errors import StoreUnavailableError
-from indexing.store.base import IncidentStore, IndexMeta, IndexPoint
+from indexing.store.base import IncidentFilter, IncidentStore, IndexMeta, IndexPoint
 from indexing.store.edge import EdgeStore
 from indexing.store.server import ServerStore
 
@@ -166,3 +167,66 @@ def test_searches_restricted_to_given_incidents(store: IncidentStore) -> None:
     sparse = store.search_sparse(bm25.query("certificate expired vpn"), 10, among=[points[2].point_id, _pid("INC5")])
     assert [h.point_id for h in sparse] == [_pid("INC5")]  # INC3 shares no term with the query
     assert store.search_dense(points[0].dense, 10, among=[]) == []
+
+
+def _filtered_points(meta: IndexMeta) -> list[IndexPoint]:
+    extra = {"INC1": ("Network", "2025-01-10T08:00:00", "Closed"), "INC2": ("Network", "2025-06-01T12:00:00", "2"),
+             "INC3": ("Hardware", "2025-03-01T00:00:00", "Closed"), "INC4": ("Database", "2025-07-01T00:00:00", "7"),
+             "INC5": ("Network", "2024-12-31T23:59:59", "Closed")}
+    return [IndexPoint(p.point_id, p.dense, p.sparse, {**p.payload, "category": extra[p.payload["number"]][0],
+                                                        "opened_at": extra[p.payload["number"]][1],
+                                                        "state": extra[p.payload["number"]][2]})
+            for p in make_points(meta)]
+
+
+@pytest.mark.parametrize(("where", "expected"), [
+    (IncidentFilter(fields={"category": ("Network",)}), {"INC1", "INC2", "INC5"}),
+    (IncidentFilter(fields={"category": ("Network", "Database")}), {"INC1", "INC2", "INC4", "INC5"}),
+    (IncidentFilter(fields={"category": ("Network",), "state": ("Closed",)}), {"INC1", "INC5"}),
+    (IncidentFilter(opened_after=datetime(2025, 1, 1), opened_before=datetime(2025, 6, 1, 12, 0)),
+     {"INC1", "INC3"}),
+    (IncidentFilter(opened_after=datetime(2025, 6, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))), {"INC2", "INC4"}),
+    (IncidentFilter(exclude_ids=(_pid("INC1"), _pid("INC2"))), {"INC3", "INC4", "INC5"}),
+    (IncidentFilter(fields={"category": ("Nothing",)}), set()),
+])
+def test_filters_run_inside_the_query(store: IncidentStore, where: IncidentFilter, expected: set[str]) -> None:
+    meta = make_meta()
+    store.create_index(meta)
+    points = _filtered_points(meta)
+    store.upsert(points)
+    number = {p.point_id: p.payload["number"] for p in points}
+    dense = store.search_dense(points[0].dense, 10, where=where)
+    assert {number[h.point_id] for h in dense} == expected
+    # limit smaller than the matching set still returns only matching incidents (no post-filtering)
+    assert {number[h.point_id] for h in store.search_dense(points[0].dense, 1, where=where)} <= expected
+    bm25 = lexical.BM25Encoder(lexical.Analyzer(), lexical.BM25Params(meta.k1, meta.b, meta.avgdl))
+    sparse = store.search_sparse(bm25.query("vpn certificate expired printer ora-1652 mfa"), 10, where=where)
+    assert {number[h.point_id] for h in sparse} == expected
+    among = [p.point_id for p in points[:3]]
+    restricted = store.search_dense(points[0].dense, 10, among=among, where=where)
+    assert {number[h.point_id] for h in restricted} == expected & {"INC1", "INC2", "INC3"}
+
+
+def test_unknown_filter_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot filter on"):
+        IncidentFilter(fields={"priority": ("1",)})
+
+
+def test_scroll_pages_through_every_incident_with_terms(store: IncidentStore) -> None:
+    meta = make_meta()
+    store.create_index(meta)
+    points = make_points(meta)
+    store.upsert(points)
+    seen, offset, pages = [], None, 0
+    while True:
+        page, offset = store.scroll(offset, 2)
+        pages += 1
+        seen.extend(page)
+        if offset is None:
+            break
+    assert pages == 3
+    assert sorted(s.payload["number"] for s in seen) == sorted(TEXTS)
+    by_id = {p.point_id: p for p in points}
+    for s in seen:
+        assert s.terms == tuple(by_id[s.point_id].sparse.indices)
+        assert "terms" not in s.payload

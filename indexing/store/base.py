@@ -155,6 +155,11 @@ class IncidentStore(ABC):
     def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]: ...
 
     @abstractmethod
+    def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredIncident], str | None]:
+        """One page of stored incidents (payload and terms, no vectors) in id order, and the offset of the
+        next page (None after the last). Re-indexing with a new model reads the incidents this way."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise StoreUnavailableError when the store cannot answer."""
 
@@ -163,3 +168,45 @@ class IncidentStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class IndexCatalog(ABC):
+    """The index versions of one collection and which one is active. A new model gets a new version;
+    switching the active version is atomic (a pointer file for Qdrant Edge, a collection alias for a
+    Qdrant server). A version is `complete` once fully built and verified; an incomplete version that
+    is not active (a rebuild cut short) is removed by `clean_incomplete`."""
+
+    @abstractmethod
+    def active(self) -> str | None:
+        """Name of the active index version, or None when there is no index yet."""
+
+    @abstractmethod
+    def versions(self) -> dict[str, bool]:
+        """Every index version, and whether it is complete."""
+
+    @abstractmethod
+    def open(self, name: str) -> IncidentStore: ...
+
+    @abstractmethod
+    def create(self, name: str) -> IncidentStore:
+        """An empty, incomplete version (call `create_index` on it next)."""
+
+    @abstractmethod
+    def mark_complete(self, name: str) -> None: ...
+
+    @abstractmethod
+    def switch(self, name: str) -> None:
+        """Make `name` the active version, atomically."""
+
+    @abstractmethod
+    def drop(self, name: str) -> None: ...
+
+    def clean_incomplete(self) -> list[str]:
+        active = self.active()
+        dropped = [name for name, complete in self.versions().items() if not complete and name != active]
+        for name in dropped:
+            self.drop(name)
+        return dropped
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release shared resources (a client)."""

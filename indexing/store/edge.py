@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from indexing.store.base import (
     Hit,
     IncidentFilter,
     IncidentStore,
+    IndexCatalog,
     IndexMeta,
     IndexPoint,
     StoredIncident,
@@ -159,6 +161,12 @@ class EdgeStore(IncidentStore):
             records = self._require().retrieve(list(point_ids), with_payload=True, with_vector=with_vectors)
         return [stored_incident(rec) for rec in records]
 
+    def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredIncident], str | None]:
+        request = qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=False)
+        with self._lock:
+            records, next_offset = self._require().scroll(request)
+        return [stored_incident(rec) for rec in records], None if next_offset is None else str(next_offset)
+
     def ping(self) -> None:
         self._require()
         if not (self.path / "shard").is_dir():
@@ -187,3 +195,72 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> qe.Fil
     if not must and not must_not:
         return None
     return qe.Filter(must=must or None, must_not=must_not or None)
+
+
+LEGACY = "legacy"  # an index written straight into the collection directory (before versions existed)
+BUILDING = "BUILDING"
+
+
+class EdgeCatalog(IndexCatalog):
+    """`<base>/versions/<name>/` per index version (`BUILDING` marks an unfinished one) and
+    `<base>/ACTIVE.json` naming the active one, replaced with os.replace (atomic)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = Path(base)
+
+    def _dir(self, name: str) -> Path:
+        if name == LEGACY:
+            return self.base
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"bad index version name {name!r}")
+        return self.base / "versions" / name
+
+    def active(self) -> str | None:
+        try:
+            return str(json.loads((self.base / "ACTIVE.json").read_text())["active"])
+        except FileNotFoundError:
+            return LEGACY if (self.base / META_FILE).is_file() else None
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise StoreUnavailableError(f"index pointer {self.base / 'ACTIVE.json'} is corrupt: {exc}") from None
+
+    def versions(self) -> dict[str, bool]:
+        out = {LEGACY: True} if (self.base / META_FILE).is_file() else {}
+        root = self.base / "versions"
+        for child in sorted(root.iterdir()) if root.is_dir() else []:
+            if child.is_dir():
+                out[child.name] = not (child / BUILDING).exists() and (child / META_FILE).is_file()
+        return out
+
+    def open(self, name: str) -> EdgeStore:
+        path = self._dir(name)
+        if not (path / META_FILE).is_file():
+            raise StoreUnavailableError(f"index version {name} has no index at {path}")
+        return EdgeStore(path)
+
+    def create(self, name: str) -> EdgeStore:
+        path = self._dir(name)
+        if path.exists():
+            raise FileExistsError(f"index version {name} already exists at {path}")
+        path.mkdir(parents=True)
+        (path / BUILDING).write_text("building")
+        return EdgeStore(path)
+
+    def mark_complete(self, name: str) -> None:
+        (self._dir(name) / BUILDING).unlink(missing_ok=True)
+
+    def switch(self, name: str) -> None:
+        if not self.versions().get(name):
+            raise StoreUnavailableError(f"index version {name} is missing or incomplete; not switching")
+        tmp = self.base / "ACTIVE.json.tmp"
+        tmp.write_text(json.dumps({"active": name}))
+        os.replace(tmp, self.base / "ACTIVE.json")
+
+    def drop(self, name: str) -> None:
+        if name == self.active():
+            raise ValueError(f"index version {name} is active; switch away from it first")
+        if name == LEGACY:
+            (self.base / META_FILE).unlink(missing_ok=True)
+            shutil.rmtree(self.base / "shard", ignore_errors=True)
+        else:
+            shutil.rmtree(self._dir(name), ignore_errors=True)
+        logger.info("dropped index version %s", name)

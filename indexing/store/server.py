@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from indexing.store.base import (
     Hit,
     IncidentFilter,
     IncidentStore,
+    IndexCatalog,
     IndexMeta,
     IndexPoint,
     StoredIncident,
@@ -37,10 +39,15 @@ class ServerStore(IncidentStore):
     name = "qdrant-server"
 
     def __init__(self, url: str, collection: str, api_key: str | None = None, timeout: float = 5.0,
-                 hnsw_ef: int = 256) -> None:
+                 hnsw_ef: int = 256, client: QdrantClient | None = None) -> None:
         self.url = url
         self.collection = collection
         self.hnsw_ef = hnsw_ef
+        self._owns_client = client is None
+        if client is not None:
+            self.client = client
+            self._meta = None
+            return
         try:
             if url == ":memory:":
                 self.client = QdrantClient(location=":memory:")
@@ -139,10 +146,17 @@ class ServerStore(IncidentStore):
                              with_payload=True, with_vectors=with_vectors)
         return [stored_incident(rec) for rec in records]
 
+    def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredIncident], str | None]:
+        records, next_offset = self._call("scroll", self.client.scroll, self.collection, offset=offset, limit=limit,
+                                          with_payload=True, with_vectors=False)
+        return [stored_incident(rec) for rec in records], None if next_offset is None else str(next_offset)
+
     def ping(self) -> None:
         self._call("get_collections", self.client.get_collections)
 
     def close(self) -> None:
+        if not self._owns_client:
+            return  # the catalog's shared client
         try:
             self.client.close()
         except Exception:  # closing a dead connection is not an error worth raising
@@ -164,3 +178,95 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> models
     if not must and not must_not:
         return None
     return models.Filter(must=must or None, must_not=must_not or None)
+
+
+COMPLETE_KEY = "incident_sim_complete"
+
+
+class ServerCatalog(IndexCatalog):
+    """Index versions are collections `<alias>--<name>`; the active one is what the collection alias
+    `<alias>` points to, switched with one atomic alias update. Stores opened here bind the concrete
+    collection, so a request in flight keeps its version while the alias moves."""
+
+    def __init__(self, url: str, alias: str, api_key: str | None = None, timeout: float = 5.0) -> None:
+        self.url = url
+        self.alias = alias
+        self._seed = ServerStore(url, alias, api_key=api_key, timeout=timeout)
+        self.client = self._seed.client
+
+    def _collection(self, name: str) -> str:
+        return f"{self.alias}--{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+
+    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self._seed._call(what, fn, *args, **kwargs)
+
+    def _names(self) -> dict[str, str]:
+        """collection -> index version name, for this alias's versions."""
+        out = {}
+        for c in self._call("get_collections", self.client.get_collections).collections:
+            if c.name.startswith(self.alias + "--"):
+                info = self._call("get_collection", self.client.get_collection, c.name)
+                meta = (info.config.metadata or {}).get(META_KEY) or {}
+                out[c.name] = str(meta.get("index_version") or c.name[len(self.alias) + 2:])
+        return out
+
+    def active(self) -> str | None:
+        for a in self._call("get_aliases", self.client.get_aliases).aliases:
+            if a.alias_name == self.alias:
+                return self._names().get(a.collection_name, a.collection_name)
+        if self._call("collection_exists", self.client.collection_exists, self.alias):
+            return LEGACY_SERVER
+        return None
+
+    def versions(self) -> dict[str, bool]:
+        out = {}
+        for collection, name in self._names().items():
+            info = self._call("get_collection", self.client.get_collection, collection)
+            out[name] = bool((info.config.metadata or {}).get(COMPLETE_KEY))
+        active = self.active()
+        if active == LEGACY_SERVER:
+            out[LEGACY_SERVER] = True
+        return out
+
+    def _store(self, name: str) -> ServerStore:
+        collection = self.alias if name == LEGACY_SERVER else self._collection(name)
+        return ServerStore(self.url, collection, client=self.client)
+
+    def open(self, name: str) -> ServerStore:
+        store = self._store(name)
+        if store.meta() is None:
+            raise StoreUnavailableError(f"index version {name} does not exist at {self.url}")
+        return store
+
+    def create(self, name: str) -> ServerStore:
+        return self._store(name)  # create_index() makes the collection
+
+    def mark_complete(self, name: str) -> None:
+        self._call("update_collection", self.client.update_collection, self._collection(name),
+                   metadata={COMPLETE_KEY: True})
+
+    def switch(self, name: str) -> None:
+        if not self.versions().get(name):
+            raise StoreUnavailableError(f"index version {name} is missing or incomplete; not switching")
+        if self.active() == LEGACY_SERVER:
+            raise StoreUnavailableError(f"collection {self.alias} is a plain collection, not an alias; move it "
+                                        "to a versioned collection before hot-swapping")
+        ops: list = []
+        if self.active() is not None:
+            ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias)))
+        ops.append(models.CreateAliasOperation(create_alias=models.CreateAlias(
+            collection_name=self._collection(name), alias_name=self.alias)))
+        self._call("update_collection_aliases", self.client.update_collection_aliases, change_aliases_operations=ops)
+
+    def drop(self, name: str) -> None:
+        if name == self.active():
+            raise ValueError(f"index version {name} is active; switch away from it first")
+        self._call("delete_collection", self.client.delete_collection, self._collection(name))
+        logger.info("dropped index version %s", name)
+
+    def close(self) -> None:
+        self._seed._owns_client = True
+        self._seed.close()
+
+
+LEGACY_SERVER = "legacy"

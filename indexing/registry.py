@@ -1,0 +1,130 @@
+"""The bundle registry: a directory of immutable, versioned bundles and a pointer to the active one.
+
+    bundles/<model_version>/...     one bundle each (never overwritten)
+    bundles/ACTIVE.json             {"active": version, "history": [previous versions, newest first]}
+
+Publishing validates a bundle (checksums, INT8 parity, a calibrated threshold) before it is copied in
+(staging directory + rename, so a half-copied bundle is never visible). The pointer is replaced
+atomically (write + os.replace). Without a pointer the newest bundle is the active one (the layout
+before the registry existed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from indexing.bundle import MANIFEST, Bundle, find_latest_bundle, load_bundle
+from indexing.errors import BundleError
+
+logger = logging.getLogger(__name__)
+
+POINTER = "ACTIVE.json"
+HISTORY_KEPT = 10
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    model_version: str
+    created_at: str
+    threshold_source: str
+    encoder_precision: str
+    active: bool
+
+
+class BundleRegistry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- reading ---------------------------------------------------------------------------
+    def path_of(self, version: str) -> Path:
+        path = self.root / version
+        if not (path / MANIFEST).is_file():
+            raise BundleError(f"no bundle {version!r} in the registry {self.root}")
+        return path
+
+    def _pointer(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.root / POINTER).read_text())
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError as exc:
+            raise BundleError(f"registry pointer {self.root / POINTER} is corrupt: {exc}") from None
+
+    def active_version(self) -> str | None:
+        active = self._pointer().get("active")
+        if active:
+            return str(active)
+        latest = find_latest_bundle(self.root)
+        return latest.name if latest else None
+
+    def active_path(self) -> Path | None:
+        version = self.active_version()
+        return self.path_of(version) if version else None
+
+    def entries(self) -> list[RegistryEntry]:
+        active = self.active_version()
+        out = []
+        for child in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            manifest = child / MANIFEST
+            if child.name.startswith(".") or not manifest.is_file():
+                continue
+            try:
+                m = json.loads(manifest.read_text())
+            except json.JSONDecodeError:
+                continue
+            out.append(RegistryEntry(child.name, str(m.get("created_at", "")),
+                                     str(m.get("threshold", {}).get("source", "?")),
+                                     str(m.get("encoder", {}).get("precision", "?")), child.name == active))
+        return sorted(out, key=lambda e: e.created_at)
+
+    # -- writing ---------------------------------------------------------------------------
+    def publish(self, source: Path, allow_uncalibrated: bool = False) -> Bundle:
+        """Validate `source` and copy it into the registry under its model_version. Refuses a bundle
+        that fails its checksums or parity record, an uncalibrated threshold (unless allowed), and a
+        version that is already there."""
+        bundle = load_bundle(source)  # checksums + parity, raises BundleError
+        if bundle.threshold_source != "calibrated" and not allow_uncalibrated:
+            raise BundleError(f"bundle {bundle.model_version} has an uncalibrated threshold "
+                              f"({bundle.threshold_source}); run `incident-sim calibrate` first, or pass "
+                              "--allow-uncalibrated")
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.root / bundle.model_version
+        if Path(source).resolve() == target.resolve():
+            return bundle  # already in place (written by training into the registry)
+        if target.exists():
+            raise BundleError(f"bundle {bundle.model_version} is already in the registry (bundles are immutable)")
+        staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=self.root))
+        try:
+            shutil.copytree(source, staging / "b")
+            copied = load_bundle(staging / "b")  # verify the copy too
+            os.replace(staging / "b", target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        logger.info("published bundle %s into %s", copied.model_version, self.root)
+        return load_bundle(target, verify=False)
+
+    def set_active(self, version: str) -> None:
+        self.path_of(version)
+        pointer = self._pointer()
+        previous = pointer.get("active") or self.active_version()
+        history = [v for v in pointer.get("history", []) if v != version]
+        if previous and previous != version:
+            history.insert(0, previous)
+        data = {"active": version, "history": history[:HISTORY_KEPT], "updated_at": datetime.now(UTC).isoformat()}
+        tmp = self.root / (POINTER + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, self.root / POINTER)
+        logger.info("registry: active bundle is now %s (was %s)", version, previous)
+
+    def previous_version(self) -> str | None:
+        for version in self._pointer().get("history", []):
+            if (self.root / version / MANIFEST).is_file():
+                return str(version)
+        return None

@@ -1,0 +1,81 @@
+"""Index versions and the atomic switch, the same contract on Qdrant Edge (pointer file) and a Qdrant
+server (collection alias; qdrant-client ':memory:' standing in)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from indexing.errors import StoreUnavailableError
+from indexing.store.base import IndexCatalog
+from indexing.store.edge import EdgeCatalog, EdgeStore
+from indexing.store.server import ServerCatalog
+from test_store_contract import make_meta, make_points
+
+
+@pytest.fixture(params=["edge", "server"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexCatalog]:
+    c: IndexCatalog = EdgeCatalog(tmp_path / "idx") if request.param == "edge" else ServerCatalog(":memory:", "inc")
+    yield c
+    c.close()
+
+
+def build(catalog: IndexCatalog, name: str, n_points: int) -> None:
+    store = catalog.create(name)
+    meta = replace(make_meta(), index_version=name)
+    store.create_index(meta)
+    store.upsert(make_points(meta)[:n_points])
+
+
+def test_versions_switch_and_clean_up(catalog: IndexCatalog) -> None:
+    assert catalog.active() is None and catalog.versions() == {}
+    build(catalog, "m1@1", 5)
+    assert catalog.versions() == {"m1@1": False}
+    with pytest.raises(StoreUnavailableError, match="incomplete"):
+        catalog.switch("m1@1")  # never switch to a half-built version
+    catalog.mark_complete("m1@1")
+    catalog.switch("m1@1")
+    assert catalog.active() == "m1@1"
+    old = catalog.open("m1@1")
+    assert old.count() == 5
+
+    build(catalog, "m2@2", 3)
+    assert catalog.active() == "m1@1"  # building does not change what is served
+    catalog.mark_complete("m2@2")
+    catalog.switch("m2@2")
+    assert catalog.active() == "m2@2"
+    assert catalog.open("m2@2").count() == 3
+    assert old.count() == 5  # a store opened before the switch still reads its own version
+    with pytest.raises(ValueError, match="active"):
+        catalog.drop("m2@2")
+    catalog.switch("m1@1")  # rollback: the old version was kept
+    assert catalog.active() == "m1@1"
+
+
+def test_incomplete_versions_are_cleaned_but_never_the_active_one(catalog: IndexCatalog) -> None:
+    build(catalog, "m1@1", 5)
+    catalog.mark_complete("m1@1")
+    catalog.switch("m1@1")
+    build(catalog, "m2@2", 2)  # a rebuild cut short
+    assert catalog.clean_incomplete() == ["m2@2"]
+    assert catalog.versions() == {"m1@1": True}
+    assert catalog.active() == "m1@1"
+
+
+def test_edge_legacy_layout_is_the_active_version(tmp_path: Path) -> None:
+    base = tmp_path / "idx"
+    store = EdgeStore(base)
+    store.create_index(make_meta())
+    store.upsert(make_points(make_meta()))
+    store.close()
+    catalog = EdgeCatalog(base)
+    assert catalog.active() == "legacy" and catalog.versions() == {"legacy": True}
+    build(catalog, "m2@2", 2)
+    catalog.mark_complete("m2@2")
+    catalog.switch("m2@2")
+    assert catalog.active() == "m2@2"
+    catalog.drop("legacy")
+    assert catalog.versions() == {"m2@2": True}
