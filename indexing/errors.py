@@ -11,6 +11,10 @@ class BundleError(IncidentSimError):
     """A model bundle is missing, incomplete, corrupt or fails its quality bar."""
 
 
+class UnknownBundleError(BundleError):
+    """No bundle of this version in the registry."""
+
+
 class InputDataError(IncidentSimError):
     """An incident file (CSV/JSON export) is malformed; the message names row and field."""
 
@@ -25,3 +29,11 @@ class IndexMismatchError(IncidentSimError):
 
 class IncidentNotFoundError(IncidentSimError):
     """No stored incident has this number."""
+
+
+class SwapInProgressError(IncidentSimError):
+    """A model rebuild is already running; wait for it."""
+
+
+class SwapRefusedError(IncidentSimError):
+    """The requested model switch cannot be done (already serving, nothing to roll back to)."""

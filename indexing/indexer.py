@@ -13,12 +13,17 @@ from indexing.bundle import Bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import IndexMismatchError
 from indexing.incidents import Incident
-from indexing.store.base import IncidentStore, IndexMeta, IndexPoint
+from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta, IndexPoint
 
 logger = logging.getLogger(__name__)
 
 
-def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus: Sequence[Incident]) -> IndexMeta:
+def new_index_version(bundle: Bundle) -> str:
+    return f"{bundle.model_version}@{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
+def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus: Sequence[Incident],
+                         index_version: str | None = None) -> IndexMeta:
     """Return the store's index metadata, creating the index (with avgdl from this corpus) if new.
     An existing index built by another model is refused: its vectors mean something else."""
     meta = store.meta()
@@ -28,7 +33,7 @@ def open_or_create_index(store: IncidentStore, bundle: Bundle, corpus: Sequence[
     analyzer = lexical.Analyzer.from_name(bundle.bm25["analyzer"])
     now = datetime.now(UTC)
     meta = IndexMeta(
-        index_version=f"{bundle.model_version}@{now.strftime('%Y%m%dT%H%M%SZ')}",
+        index_version=index_version or new_index_version(bundle),
         model_version=bundle.model_version,
         encoder_id=bundle.encoder_id,
         dim=bundle.dim,
@@ -74,10 +79,38 @@ def build_points(incidents: Sequence[Incident], encoder: OnnxEncoder, bm25: lexi
     return points, encoded.cut
 
 
+def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: OnnxEncoder, catalog: IndexCatalog,
+                       batch_size: int = 64, progress: bool = True) -> tuple[IndexMeta, int]:
+    """Upsert into the active index version; with none yet, build the first version and switch to it once
+    complete. Returns the index metadata and the incident count."""
+    active = catalog.active()
+    if active is not None:
+        store = catalog.open(active)
+        try:
+            meta = index_incidents(incidents, bundle, encoder, store, batch_size=batch_size, progress=progress)
+            return meta, store.count()
+        finally:
+            store.close()
+    name = new_index_version(bundle)
+    store = catalog.create(name)
+    try:
+        meta = index_incidents(incidents, bundle, encoder, store, batch_size=batch_size, progress=progress,
+                               index_version=name)
+        count = store.count()
+    except BaseException:
+        store.close()
+        catalog.drop(name)
+        raise
+    store.close()
+    catalog.mark_complete(name)
+    catalog.switch(name)
+    return meta, count
+
+
 def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore,
-                    batch_size: int = 64, progress: bool = True) -> IndexMeta:
+                    batch_size: int = 64, progress: bool = True, index_version: str | None = None) -> IndexMeta:
     """Encode and upsert incidents. Point ids derive from the incident number: re-running is idempotent."""
-    meta = open_or_create_index(store, bundle, incidents)
+    meta = open_or_create_index(store, bundle, incidents, index_version)
     bm25 = bm25_encoder_for(meta)
     truncated = 0
     with tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from indexing.bundle import MANIFEST, Bundle, find_latest_bundle, load_bundle
-from indexing.errors import BundleError
+from indexing.errors import BundleError, UnknownBundleError
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class BundleRegistry:
     def path_of(self, version: str) -> Path:
         path = self.root / version
         if not (path / MANIFEST).is_file():
-            raise BundleError(f"no bundle {version!r} in the registry {self.root}")
+            raise UnknownBundleError(f"no bundle {version!r} in the registry {self.root}")
         return path
 
     def _pointer(self) -> dict[str, Any]:

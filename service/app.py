@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from service.auth import KeyRing
 from service.engine import Engine
 from service.errors import install_error_handlers
+from service.hotswap import ModelSwitcher
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
-from service.routes import health, incidents, similar
+from service.routes import admin, health, incidents, similar
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,9 +45,12 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.keyring = keyring
+    app.state.switcher = ModelSwitcher(engine, metrics, page_size=settings.rebuild_page_size,
+                                       retain=settings.index_versions_kept,
+                                       encoder_threads=settings.encoder_threads) if engine.catalog else None
     install_error_handlers(app)
 
-    routers = (similar.router, incidents.router, health.router)
+    routers = (similar.router, incidents.router, admin.router, health.router)
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,

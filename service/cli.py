@@ -61,7 +61,10 @@ def _settings(data_dir: Path | None, service: bool = False) -> Settings:
         settings = Settings()
     except ValidationError as exc:
         _setup_logging("INFO")
-        _fail(IncidentSimError(f"invalid settings (INCIDENT_SIM_* environment): {exc}"))
+        # never echo the input: it may hold API keys
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        _fail(IncidentSimError(f"invalid settings (INCIDENT_SIM_* environment): {problems}"))
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     _setup_logging(settings.log_level, settings.log_format if service else "text")
@@ -131,20 +134,19 @@ def index(
     from indexing.bundle import load_bundle
     from indexing.encoder import OnnxEncoder
     from indexing.incidents import load_incidents
-    from indexing.indexer import index_incidents
-    from service.engine import open_store, resolve_bundle_path
+    from indexing.indexer import index_into_catalog
+    from service.engine import active_index_meta, open_catalog, resolve_bundle_path
 
     try:
         incidents = load_incidents(input)
-        bundle = load_bundle(resolve_bundle_path(settings))
-        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                              intra_op_threads=settings.encoder_threads)
-        store = open_store(settings)
+        catalog = open_catalog(settings)
         try:
-            meta = index_incidents(incidents, bundle, encoder, store, batch_size=batch_size)
-            count = store.count()
+            bundle = load_bundle(resolve_bundle_path(settings, active_index_meta(catalog)))
+            encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
+                                  intra_op_threads=settings.encoder_threads)
+            meta, count = index_into_catalog(incidents, bundle, encoder, catalog, batch_size=batch_size)
         finally:
-            store.close()
+            catalog.close()
     except IncidentSimError as exc:
         _fail(exc)
     typer.echo(f"index {meta.index_version}: {count} incidents")

@@ -9,15 +9,17 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from indexing.bundle import Bundle, find_latest_bundle, load_bundle
+from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import BundleError, IncidentNotFoundError, StoreUnavailableError
 from indexing.incidents import Incident, incident_text, point_id_for
 from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
+from indexing.registry import BundleRegistry
 from indexing.search import HybridSearcher, ScoredIncident
-from indexing.store.base import IncidentFilter, IncidentStore, IndexMeta
+from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog, IndexMeta
 from service.errors import InvalidQueryError
 from service.settings import Settings
 
@@ -52,59 +54,67 @@ class SimilarAnswer:
         return result.score >= self.threshold
 
 
-def resolve_bundle_path(settings: Settings) -> Any:
+def resolve_bundle_path(settings: Settings, index_meta: IndexMeta | None = None) -> Path:
+    """The bundle to serve: INCIDENT_SIM_BUNDLE_PATH, else the registry's active bundle when it can query
+    the active index, else the bundle that built the active index (a switch cut short between the index
+    pointer and the registry pointer), else the registry's active bundle."""
     if settings.bundle_path is not None:
-        return settings.bundle_path
-    latest = find_latest_bundle(settings.bundles_dir)
-    if latest is None:
+        return Path(settings.bundle_path)
+    registry = BundleRegistry(settings.bundles_dir)
+    active = registry.active_path()
+    if active is None:
         raise BundleError(f"no model bundle under {settings.bundles_dir}; build one with "
                           "`incident-sim bundle baseline` or set INCIDENT_SIM_BUNDLE_PATH")
-    return latest
+    if index_meta is not None:
+        candidate = load_bundle(active, verify=False)
+        if candidate.encoder_id != index_meta.encoder_id:
+            try:
+                built_by = registry.path_of(index_meta.model_version)
+            except BundleError:
+                return active
+            logger.warning("registry names %s but the active index was built by %s; serving %s (activate %s to "
+                           "re-index)", candidate.model_version, index_meta.model_version, index_meta.model_version,
+                           candidate.model_version)
+            return built_by
+    return active
 
 
-def open_store(settings: Settings) -> IncidentStore:
+def open_catalog(settings: Settings) -> IndexCatalog:
     if settings.qdrant_url:
-        from indexing.store.server import ServerStore
+        from indexing.store.server import ServerCatalog
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ServerStore(settings.qdrant_url, settings.collection, api_key=key, timeout=settings.qdrant_timeout_s)
-    from indexing.store.edge import EdgeStore
+        return ServerCatalog(settings.qdrant_url, settings.collection, api_key=key, timeout=settings.qdrant_timeout_s)
+    from indexing.store.edge import EdgeCatalog
 
-    return EdgeStore(settings.edge_index_dir)
+    return EdgeCatalog(settings.edge_index_dir)
 
 
-class Engine:
-    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
-                 max_text_chars: int = 20_000, max_top_k: int = 50) -> None:
+def active_index_meta(catalog: IndexCatalog) -> IndexMeta | None:
+    active = catalog.active()
+    if active is None:
+        return None
+    store = catalog.open(active)
+    try:
+        return store.meta()
+    finally:
+        store.close()
+
+
+class ServingVersion:
+    """One model bundle and the index version built with it: what a request uses from start to end.
+    Immutable except for its searcher, made (and checked against the index) on first use."""
+
+    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, index_name: str | None,
+                 candidate_k: int = 100) -> None:
         self.bundle = bundle
-        self.max_text_chars = max_text_chars
-        self.max_top_k = max_top_k
         self.encoder = encoder
         self.store = store
+        self.index_name = index_name
         self.candidate_k = candidate_k
         self._searcher: HybridSearcher | None = None
         self._meta: IndexMeta | None = None
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Engine:
-        """Load and verify the bundle (raises BundleError: the service must not start without one) and
-        attach the store. An unreachable store is tolerated here: readiness reports it."""
-        bundle = load_bundle(resolve_bundle_path(settings))
-        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                              intra_op_threads=settings.encoder_threads)
-        try:
-            store = open_store(settings)
-        except StoreUnavailableError as exc:
-            logger.error("store unavailable at start-up: %s", exc)
-            store = _UnavailableStore(str(exc))
-        engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k,
-                     max_text_chars=settings.max_text_chars, max_top_k=settings.max_top_k)
-        try:
-            engine.searcher()  # checks index/model agreement early when the store is up
-        except StoreUnavailableError as exc:
-            logger.error("store not ready at start-up: %s", exc)
-        return engine
 
     def searcher(self) -> HybridSearcher:
         if self._searcher is None:
@@ -125,6 +135,87 @@ class Engine:
     def index_version(self) -> str | None:
         return self._meta.index_version if self._meta else None
 
+    def reset_searcher(self, candidate_k: int | None = None) -> None:
+        with self._lock:
+            if candidate_k is not None:
+                self.candidate_k = candidate_k
+            self._searcher = None
+
+
+class Engine:
+    """Answers queries and applies incident writes on the current ServingVersion. A model switch builds
+    a new version beside it (writes go to both meanwhile) and replaces `current` in one assignment: a
+    request that already holds the old version finishes on it, so its model and index always match."""
+
+    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
+                 max_text_chars: int = 20_000, max_top_k: int = 50, index_name: str | None = None,
+                 catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None) -> None:
+        self.current = ServingVersion(bundle, encoder, store, index_name, candidate_k)
+        self.max_text_chars = max_text_chars
+        self.max_top_k = max_top_k
+        self.catalog = catalog
+        self.registry = registry
+        self.rebuild_target: ServingVersion | None = None
+        self.write_lock = threading.RLock()  # orders incident writes against re-index pages and the switch
+        self.retired: list[ServingVersion] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engine:
+        """Load and verify the bundle (raises BundleError: the service must not start without one) and
+        attach the active index version, removing versions a cut-short rebuild left behind. An unreachable
+        store is tolerated here: readiness reports it."""
+        catalog: IndexCatalog | None = None
+        index_name: str | None = None
+        store: IncidentStore
+        meta: IndexMeta | None = None
+        try:
+            catalog = open_catalog(settings)
+            for name in catalog.clean_incomplete():
+                logger.warning("removed index version %s: its rebuild never finished", name)
+            index_name = catalog.active()
+            if index_name is None:
+                store = _UnavailableStore("the incident index does not exist yet; run `incident-sim index`")
+            else:
+                store = catalog.open(index_name)
+                meta = store.meta()
+        except StoreUnavailableError as exc:
+            logger.error("store unavailable at start-up: %s", exc)
+            store = _UnavailableStore(str(exc))
+        bundle = load_bundle(resolve_bundle_path(settings, meta))
+        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
+                              intra_op_threads=settings.encoder_threads)
+        engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k, max_text_chars=settings.max_text_chars,
+                     max_top_k=settings.max_top_k, index_name=index_name, catalog=catalog,
+                     registry=BundleRegistry(settings.bundles_dir))
+        try:
+            engine.searcher()  # checks index/model agreement early when the store is up
+        except StoreUnavailableError as exc:
+            logger.error("store not ready at start-up: %s", exc)
+        return engine
+
+    # the current version's parts (what /readyz, /metrics and the tests look at)
+    @property
+    def bundle(self) -> Bundle:
+        return self.current.bundle
+
+    @property
+    def encoder(self) -> OnnxEncoder:
+        return self.current.encoder
+
+    @property
+    def store(self) -> IncidentStore:
+        return self.current.store
+
+    @property
+    def index_version(self) -> str | None:
+        return self.current.index_version
+
+    def searcher(self) -> HybridSearcher:
+        return self.current.searcher()
+
+    def reset_searcher(self, candidate_k: int | None = None) -> None:
+        self.current.reset_searcher(candidate_k)
+
     def readiness(self) -> tuple[bool, str]:
         try:
             self.store.ping()
@@ -132,6 +223,12 @@ class Engine:
         except Exception as exc:  # readiness never raises: any failure means not ready
             return False, str(exc)
         return True, "ready"
+
+    def swap(self, target: ServingVersion) -> ServingVersion:
+        """Make `target` current (call with write_lock held); returns the version it replaced."""
+        old, self.current = self.current, target
+        self.retired.append(old)
+        return old
 
     def build_query(self, short_description: str | None, description: str | None, text: str | None,
                     top_k: int, exclude: Sequence[str] = (), fields: Mapping[str, Sequence[str]] | None = None,
@@ -159,18 +256,18 @@ class Engine:
         return SimilarQuery(text=query, top_k=top_k, where=None if where.empty else where)
 
     def similar(self, query: SimilarQuery) -> SimilarAnswer:
-        searcher = self.searcher()
+        version = self.current  # one read: this request uses this model and this index to the end
+        searcher = version.searcher()
         t0 = time.perf_counter()
-        vector, truncated = self.encoder.encode_one(query.text)
+        vector, truncated = version.encoder.encode_one(query.text)
         encode_s = time.perf_counter() - t0
         outcome = searcher.search(vector, query.text, query.top_k, query.where)
-        assert self._meta is not None
         return SimilarAnswer(
             results=outcome.results,
-            threshold=self.bundle.threshold,
-            threshold_source=self.bundle.threshold_source,
-            model_version=self.bundle.model_version,
-            index_version=self._meta.index_version,
+            threshold=version.bundle.threshold,
+            threshold_source=version.bundle.threshold_source,
+            model_version=version.bundle.model_version,
+            index_version=str(version.index_version),
             truncated=truncated,
             exact=outcome.certified,
             stage_seconds={"encode": encode_s, **outcome.stage_seconds},
@@ -187,29 +284,42 @@ class Engine:
 
     def upsert_incidents(self, incidents: Sequence[Incident]) -> list[WriteOutcome]:
         """Encode and store (create or replace) incidents; searchable once this returns. Check each with
-        `check_incident` first: nothing is written unless encoding succeeded for the whole batch."""
+        `check_incident` first: nothing is written unless encoding succeeded for the whole batch. During a
+        rebuild the incidents are written to the version being built as well (with its own model)."""
         if not incidents:
             return []
-        searcher = self.searcher()
-        existing = {s.point_id for s in self.store.fetch([i.point_id for i in incidents], with_vectors=False)}
-        points, truncated = build_points(incidents, self.encoder, searcher.bm25, batch_size=32)
-        self.store.upsert(points)
+        with self.write_lock:
+            versions = [v for v in (self.current, self.rebuild_target) if v is not None]
+            current = versions[0]
+            existing = {s.point_id for s in current.store.fetch([i.point_id for i in incidents], with_vectors=False)}
+            truncated: tuple[bool, ...] = ()
+            for version in versions:
+                points, cut = build_points(incidents, version.encoder, version.searcher().bm25, batch_size=32)
+                version.store.upsert(points)
+                truncated = truncated or cut
         return [WriteOutcome(i.number, i.point_id not in existing, cut) for i, cut in zip(incidents, truncated,
                                                                                             strict=True)]
 
     def get_incident(self, number: str) -> dict[str, Any]:
-        self.searcher()
-        found = self.store.fetch([point_id_for(number)], with_vectors=False)
+        version = self.current
+        version.searcher()
+        found = version.store.fetch([point_id_for(number)], with_vectors=False)
         if not found:
-            raise IncidentNotFoundError(f"no incident {number} in index {self.index_version}")
+            raise IncidentNotFoundError(f"no incident {number} in index {version.index_version}")
         return found[0].payload
 
     def delete_incident(self, number: str) -> None:
-        self.get_incident(number)
-        self.store.delete([point_id_for(number)])
+        with self.write_lock:
+            self.get_incident(number)
+            for version in (self.current, self.rebuild_target):
+                if version is not None:
+                    version.store.delete([point_id_for(number)])
 
     def close(self) -> None:
-        self.store.close()
+        for version in {id(v): v for v in (self.current, self.rebuild_target, *self.retired) if v}.values():
+            version.store.close()
+        if self.catalog is not None:
+            self.catalog.close()
 
 
 def _comparable(moment: datetime) -> datetime:

@@ -17,6 +17,9 @@ from indexing.errors import (
     IndexMismatchError,
     InputDataError,
     StoreUnavailableError,
+    SwapInProgressError,
+    SwapRefusedError,
+    UnknownBundleError,
 )
 from service.auth import AuthError, ScopeError
 from service.metrics import route_template
@@ -32,6 +35,9 @@ class InvalidQueryError(Exception):
 ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     InvalidQueryError: (422, "invalid_request"),
     IncidentNotFoundError: (404, "not_found"),
+    UnknownBundleError: (404, "not_found"),
+    SwapInProgressError: (409, "conflict"),
+    SwapRefusedError: (409, "conflict"),
     InputDataError: (422, "invalid_request"),
     StoreUnavailableError: (503, "store_unavailable"),
     IndexMismatchError: (503, "index_mismatch"),

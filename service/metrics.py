@@ -69,6 +69,14 @@ class Metrics:
         self.ready = Gauge("incident_sim_ready", "1 when the bundle is loaded and the index answers (as /readyz).",
                            registry=r)
         self.index_size = Gauge("incident_sim_index_incidents", "Incidents in the active index.", registry=r)
+        self.rebuild_progress = Gauge("incident_sim_rebuild_progress_ratio",
+                                      "Share of incidents re-embedded by the running (or last) model rebuild.",
+                                      registry=r)
+        self.swaps = Counter("incident_sim_model_swaps_total", "Model switches by result (ok, failed, rollback).",
+                             ["result"], registry=r)
+        self.swap_duration = Histogram("incident_sim_model_swap_duration_seconds",
+                                       "Time the switch itself holds writes (pointer moves + engine swap).",
+                                       buckets=STAGE_BUCKETS, registry=r)
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
         for stage in STAGES:  # every stage series exists from the start, so dashboards show 0, not 'no data'
             self.stage_latency.labels(stage=stage)

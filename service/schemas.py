@@ -202,6 +202,8 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
     401: ("unauthorized", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", "No key."),
     403: ("forbidden", "API key 'dashboards' lacks the 'write' scope this route needs", "Wrong scope."),
     404: ("not_found", "no incident INC0099001 in index mpnet-baseline-...@20261122T080000Z", "Unknown incident."),
+    409: ("conflict", "a rebuild for finetuned-20261122-1a2b3c4d is running (1280/5000); wait for it",
+          "A model switch is already running, or the version already serves."),
     413: ("payload_too_large", "request body exceeds the limit of 262144 bytes; send less text", "Body too big."),
     415: ("unsupported_media_type", "send the body as JSON with Content-Type: application/json", "Not JSON."),
     422: ("invalid_request", "top_k: Input should be less than or equal to 50", "Invalid request."),

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     graceful_shutdown_s: float = Field(15.0, ge=0, description="How long shutdown waits for in-flight requests.")
     candidate_k: int = Field(100, ge=10, description="Dense and BM25 candidates fetched per query (grown if needed).")
     encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0 = all cores).")
+    rebuild_page_size: int = Field(64, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild.")
+    index_versions_kept: int = Field(2, ge=1, description="Index versions kept (active + rollback targets).")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import WRITE_KEY, free_port
 from indexing.bundle import Bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,8 @@ def cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.Com
 
 
 def make_env(data_dir: Path, bundle: Path | None) -> dict[str, str]:
-    env = {**os.environ, "INCIDENT_SIM_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "INCIDENT_SIM_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1",
+           "INCIDENT_SIM_API_KEYS": json.dumps([{"name": "servicenow", "key": WRITE_KEY, "scopes": ["query"]}])}
     env.pop("INCIDENT_SIM_BUNDLE_PATH", None)
     if bundle is not None:
         env["INCIDENT_SIM_BUNDLE_PATH"] = str(bundle)
@@ -61,7 +62,8 @@ def test_sample_index_serve_end_to_end(tmp_path: Path, minilm_bundle: Bundle) ->
             time.sleep(0.3)
         first = json.loads(data.read_text())["result"][0]
         r = httpx.post(f"http://127.0.0.1:{port}/similar", json={"short_description": first["short_description"],
-                                                                 "description": first["description"]})
+                                                                 "description": first["description"]},
+                       headers={"Authorization": f"Bearer {WRITE_KEY}"})
         assert r.status_code == 200
         assert r.json()["results"][0]["number"] == first["number"]
     finally:
@@ -70,6 +72,22 @@ def test_sample_index_serve_end_to_end(tmp_path: Path, minilm_bundle: Bundle) ->
     assert proc.returncode in (0, -signal.SIGTERM), out  # uvicorn re-raises SIGTERM after a clean shutdown
     assert "Application shutdown complete" in out
     assert "POST /similar -> 200" in out  # readable access log line
+
+
+@pytest.mark.parametrize(("keys", "fragment"), [
+    ("", "no API keys configured"),
+    ('[{"name": "x", "key": "changeme", "scopes": ["query"]}]', "placeholder"),
+    ('[{"name": "x", "key": "0123456789abcdef0123", "scopes": ["root"]}]', "invalid settings"),
+])
+def test_serve_refuses_unsafe_keys_without_traceback(tmp_path: Path, minilm_bundle: Bundle, keys: str,
+                                                     fragment: str) -> None:
+    env = make_env(tmp_path, minilm_bundle.path)
+    env["INCIDENT_SIM_API_KEYS"] = keys or "[]"
+    result = cli("serve", "--port", str(free_port()), env=env, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "0123456789abcdef0123" not in result.stderr + result.stdout  # a key is never echoed
 
 
 def test_serve_refuses_missing_bundle_without_traceback(tmp_path: Path) -> None:

@@ -34,8 +34,7 @@ def test_filtered_top_k_is_the_exact_top_k_of_the_matching_incidents(
         engine: Engine, encoder: OnnxEncoder, incidents: list[Incident], queries: list[str], candidate_k: int) -> None:
     """Filters run inside the store query: the answer is the true top-k among matching incidents (not a
     post-filtered short list), and every score is the unfiltered score of that incident."""
-    engine.candidate_k = candidate_k
-    engine._searcher = None
+    engine.reset_searcher(candidate_k)
     oracle = _oracle(engine, incidents)
     by_number = {i.number: i for i in incidents}
     category = "Network"
@@ -89,8 +88,7 @@ def test_matched_terms_explain_the_bm25_part(engine: Engine, incidents: list[Inc
 @pytest.mark.parametrize("candidate_k", [100, 10])
 def test_scores_and_top10_equal_brute_force(engine: Engine, encoder: OnnxEncoder, incidents: list[Incident],
                                             queries: list[str], candidate_k: int) -> None:
-    engine.candidate_k = candidate_k  # 10 forces the candidate set to grow before it is certified
-    engine._searcher = None
+    engine.reset_searcher(candidate_k)  # 10 forces the candidate set to grow before it is certified
     meta = engine.store.meta()
     assert meta is not None
     texts = {i.number: (i.short_description, i.description) for i in incidents}

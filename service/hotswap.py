@@ -1,0 +1,278 @@
+"""Model hot-swap: build a new index version with a new bundle in the background, then switch bundle
+and index together. No HTTP here; the admin routes and the CLI drive it.
+
+1. The bundle is validated (checksums, parity) before anything starts; a bad one is refused and the
+   current version keeps serving.
+2. A new index version is built by re-embedding every stored incident from its stored text, page by
+   page. Each page is copied under the engine's write lock, and incident writes during the rebuild go
+   to both versions, so no update is lost or overwritten by a stale copy.
+3. Verification: same incident count as the serving version, and a sampled self-retrieval check (an
+   incident's own text must find it in the top 5).
+4. The switch, under the write lock: mark the version complete, move the index pointer (Edge pointer
+   file / server alias), move the registry pointer, replace the engine's current version. Requests in
+   flight finish on the version they started with.
+5. Rollback switches back to the previous complete index version and its bundle (kept until the
+   retention drops it). A failure removes the half-built version; a crash leaves it to be removed at
+   the next start (Engine.from_settings)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from indexing import lexical
+from indexing.bundle import Bundle, load_bundle
+from indexing.encoder import OnnxEncoder
+from indexing.errors import BundleError, IncidentSimError, SwapInProgressError, SwapRefusedError
+from indexing.incidents import Incident
+from indexing.indexer import build_points, new_index_version
+from indexing.registry import BundleRegistry
+from indexing.store.base import IndexCatalog, IndexMeta
+from service.engine import Engine, ServingVersion
+from service.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RebuildStatus:
+    state: str = "idle"  # idle | building | switched | failed | rolled_back
+    model_version: str | None = None
+    index_version: str | None = None
+    previous_model_version: str | None = None
+    total: int = 0
+    done: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    swap_seconds: float | None = None
+    self_retrieval: float | None = None
+    error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("history")
+        data["progress"] = round(self.done / self.total, 4) if self.total else (1.0 if self.state == "switched"
+                                                                               else 0.0)
+        return data
+
+
+class ModelSwitcher:
+    def __init__(self, engine: Engine, metrics: Metrics | None = None, page_size: int = 64, retain: int = 2,
+                 verify_sample: int = 20, min_self_retrieval: float = 0.9, encoder_threads: int = 0) -> None:
+        if engine.catalog is None or engine.registry is None:
+            raise SwapRefusedError("this engine has no index catalog or bundle registry (store unreachable?)")
+        self.engine = engine
+        self.catalog: IndexCatalog = engine.catalog
+        self.registry: BundleRegistry = engine.registry
+        self.metrics = metrics
+        self.page_size = page_size
+        self.retain = retain
+        self.verify_sample = verify_sample
+        self.min_self_retrieval = min_self_retrieval
+        self.encoder_threads = encoder_threads
+        self._status = RebuildStatus()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    # -- public --------------------------------------------------------------------------------
+    def status(self) -> RebuildStatus:
+        return self._status
+
+    def activate(self, model_version: str, background: bool = True) -> RebuildStatus:
+        """Validate the bundle now (BundleError if it fails), then rebuild and switch."""
+        with self._guard:
+            if self._thread is not None and self._thread.is_alive():
+                raise SwapInProgressError(f"a rebuild for {self._status.model_version} is running "
+                                          f"({self._status.done}/{self._status.total}); wait for it")
+            bundle = load_bundle(self.registry.path_of(model_version))  # checksums + parity
+            if bundle.model_version == self.engine.bundle.model_version:
+                raise SwapRefusedError(f"{model_version} is already serving")
+            self._status = RebuildStatus(state="building", model_version=bundle.model_version,
+                                         previous_model_version=self.engine.bundle.model_version,
+                                         started_at=datetime.now(UTC).isoformat())
+            self._set_progress(0.0)
+            if background:
+                self._thread = threading.Thread(target=self._run, args=(bundle,), name="rebuild", daemon=True)
+                self._thread.start()
+            else:
+                self._run(bundle)
+            return self._status
+
+    def wait(self, timeout: float | None = None) -> RebuildStatus:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._status
+
+    def rollback(self) -> RebuildStatus:
+        """Switch back to the newest other complete index version whose bundle is in the registry."""
+        with self._guard:
+            if self._thread is not None and self._thread.is_alive():
+                raise SwapInProgressError("a rebuild is running; roll back after it has finished")
+            current = self.engine.current
+            candidates = [n for n, complete in self.catalog.versions().items()
+                          if complete and n != current.index_name]
+            for name in sorted(candidates, reverse=True):
+                kept = next((v for v in self.engine.retired if v.index_name == name), None)
+                if kept is not None:  # still loaded: the rollback is a pointer move
+                    return self._switch_back(kept, current)
+                store = self.catalog.open(name)
+                meta = store.meta()
+                try:
+                    bundle = load_bundle(self.registry.path_of(meta.model_version)) if meta else None
+                except BundleError:
+                    bundle = None
+                if bundle is None or bundle.encoder_id != meta.encoder_id:  # type: ignore[union-attr]
+                    store.close()
+                    continue
+                encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
+                                      intra_op_threads=self.encoder_threads)
+                return self._switch_back(ServingVersion(bundle, encoder, store, name, current.candidate_k), current)
+            raise SwapRefusedError("no earlier complete index version with its bundle in the registry to roll back to")
+
+    def _switch_back(self, target: ServingVersion, current: ServingVersion) -> RebuildStatus:
+        target.searcher()  # checks the index against the bundle before anything moves
+        assert target.index_name is not None
+        t0 = time.perf_counter()
+        with self.engine.write_lock:
+            self.catalog.switch(target.index_name)
+            self.registry.set_active(target.bundle.model_version)
+            self.engine.swap(target)
+            if target in self.engine.retired:
+                self.engine.retired.remove(target)
+        self._status = RebuildStatus(state="rolled_back", model_version=target.bundle.model_version,
+                                     index_version=target.index_version,
+                                     previous_model_version=current.bundle.model_version,
+                                     finished_at=datetime.now(UTC).isoformat(), swap_seconds=time.perf_counter() - t0)
+        self._observe_swap("rollback", self._status.swap_seconds or 0.0)
+        logger.info("rolled back to model %s, index %s", target.bundle.model_version, target.index_name)
+        return self._status
+
+    # -- the rebuild ---------------------------------------------------------------------------
+    def _run(self, bundle: Bundle) -> None:
+        status = self._status
+        name = new_index_version(bundle)
+        status.index_version = name
+        target: ServingVersion | None = None
+        try:
+            source = self.engine.current
+            encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
+                                  intra_op_threads=self.encoder_threads)
+            analyzer = lexical.Analyzer.from_name(bundle.bm25["analyzer"])
+            status.total, avgdl = self._survey(source, analyzer)
+            store = self.catalog.create(name)
+            store.create_index(IndexMeta(
+                index_version=name, model_version=bundle.model_version, encoder_id=bundle.encoder_id,
+                dim=bundle.dim, analyzer=analyzer.name, k1=float(bundle.bm25["k1"]), b=float(bundle.bm25["b"]),
+                avgdl=avgdl, created_at=datetime.now(UTC).isoformat(), extra={"rebuilt_from": source.index_version}))
+            target = ServingVersion(bundle, encoder, store, name, source.candidate_k)
+            bm25 = target.searcher().bm25
+            with self.engine.write_lock:
+                self.engine.rebuild_target = target  # from now on writes also go to the new version
+            logger.info("rebuilding index %s for model %s from %s (%d incidents)", name, bundle.model_version,
+                        source.index_version, status.total)
+            offset: str | None = None
+            while True:
+                with self.engine.write_lock:  # a page is copied atomically with respect to incident writes
+                    page, offset = source.store.scroll(offset, self.page_size)
+                    incidents = [Incident.model_validate(s.payload) for s in page]
+                    if incidents:
+                        points, _ = build_points(incidents, encoder, bm25, batch_size=32)
+                        store.upsert(points)
+                status.done += len(page)
+                self._set_progress(status.done / max(status.total, 1))
+                if offset is None:
+                    break
+            store.optimize()
+            status.self_retrieval = self._self_retrieval(target)
+            if status.self_retrieval < self.min_self_retrieval:
+                raise IncidentSimError(f"self-retrieval check failed: {status.self_retrieval:.2f} of sampled "
+                                       f"incidents find themselves in the top 5 (need {self.min_self_retrieval})")
+            t0 = time.perf_counter()
+            with self.engine.write_lock:
+                expected, got = source.store.count(), store.count()
+                if expected != got:
+                    raise IncidentSimError(f"new index holds {got} incidents, the serving one {expected}")
+                self.catalog.mark_complete(name)
+                self.catalog.switch(name)
+                self.registry.set_active(bundle.model_version)
+                self.engine.swap(target)
+                self.engine.rebuild_target = None
+            status.swap_seconds = time.perf_counter() - t0
+            status.state = "switched"
+            status.finished_at = datetime.now(UTC).isoformat()
+            self._observe_swap("ok", status.swap_seconds)
+            logger.info("switched to model %s, index %s (%d incidents, swap %.1f ms)", bundle.model_version, name,
+                        got, status.swap_seconds * 1000)
+            self._retention()
+        except Exception as exc:  # any failure: the old version keeps serving, the new one is removed
+            logger.exception("rebuild for %s failed; %s keeps serving", bundle.model_version,
+                             self.engine.bundle.model_version)
+            with self.engine.write_lock:
+                self.engine.rebuild_target = None
+            if target is not None:
+                target.store.close()
+            try:
+                if name in self.catalog.versions() and name != self.catalog.active():
+                    self.catalog.drop(name)
+            except Exception:  # cleanup is best effort; the next start removes incomplete versions
+                logger.warning("could not remove index version %s", name, exc_info=True)
+            status.state = "failed"
+            status.error = str(exc)
+            status.finished_at = datetime.now(UTC).isoformat()
+            if self.metrics is not None:
+                self.metrics.swaps.labels(result="failed").inc()
+
+    def _survey(self, source: ServingVersion, analyzer: lexical.Analyzer) -> tuple[int, float]:
+        """Count the stored incidents and their mean analysed length (avgdl of the new index)."""
+        total, length, offset = 0, 0, None
+        while True:
+            page, offset = source.store.scroll(offset, 256)
+            for s in page:
+                total += 1
+                length += len(analyzer.document_tokens(str(s.payload.get("short_description", "")),
+                                                       str(s.payload.get("description", ""))))
+            if offset is None:
+                break
+        return total, max(length / max(total, 1), 1.0)
+
+    def _self_retrieval(self, target: ServingVersion) -> float:
+        """Share of sampled incidents whose own text finds them in the new index's top 5."""
+        page, _ = target.store.scroll(None, 1000)
+        if not page:
+            return 1.0
+        sample = random.Random(0).sample(page, min(self.verify_sample, len(page)))
+        searcher = target.searcher()
+        found = 0
+        for s in sample:
+            text = Incident.model_validate(s.payload).text()
+            vector, _ = target.encoder.encode_one(text)
+            top = searcher.search(vector, text, 5).results
+            found += any(r.point_id == s.point_id for r in top)
+        return found / len(sample)
+
+    def _retention(self) -> None:
+        """Keep the active version and the `retain - 1` newest other complete ones (for rollback)."""
+        active = self.catalog.active()
+        others = sorted((n for n, complete in self.catalog.versions().items() if complete and n != active),
+                        reverse=True)
+        for name in others[max(self.retain - 1, 0):]:
+            for version in list(self.engine.retired):
+                if version.index_name == name:
+                    version.store.close()
+                    self.engine.retired.remove(version)
+            self.catalog.drop(name)
+
+    def _set_progress(self, ratio: float) -> None:
+        if self.metrics is not None:
+            self.metrics.rebuild_progress.set(ratio)
+
+    def _observe_swap(self, result: str, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.swaps.labels(result=result).inc()
+            self.metrics.swap_duration.observe(seconds)

@@ -1,0 +1,101 @@
+"""Model management (admin scope): list bundles, activate one (background rebuild + atomic switch),
+watch the rebuild, roll back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from indexing.errors import BundleError, StoreUnavailableError, UnknownBundleError
+from service.auth import require
+from service.errors import InvalidQueryError
+from service.hotswap import ModelSwitcher
+from service.schemas import error_responses
+from service.settings import Scope
+
+
+def switcher_of(request: Request) -> ModelSwitcher:
+    switcher = request.app.state.switcher
+    if switcher is None:
+        raise StoreUnavailableError("model switching needs the index store, which was unreachable at start-up")
+    return switcher
+
+
+router = APIRouter(prefix="/admin/models", tags=["admin"], dependencies=[Depends(require(Scope.admin))])
+
+STATUS_EXAMPLE = {"state": "building", "model_version": "finetuned-20261122-1a2b3c4d+cal20261122T101500Z",
+                  "index_version": "finetuned-20261122-1a2b3c4d+cal20261122T101500Z@20261122T102000000000Z",
+                  "previous_model_version": "mpnet-baseline-20261122071937-a357ef6f", "total": 5000, "done": 1280,
+                  "progress": 0.256, "started_at": "2026-11-22T10:20:00+00:00", "finished_at": None,
+                  "swap_seconds": None, "self_retrieval": None, "error": None}
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"model_version": "finetuned-20261122-1a2b3c4d+cal20261122T101500Z"}]})
+
+    model_version: str = Field(min_length=1, max_length=200, description="A bundle version in the registry.")
+
+
+class RebuildStatusOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [STATUS_EXAMPLE]})
+
+    state: str = Field(description="idle, building, switched, failed or rolled_back.")
+    model_version: str | None
+    index_version: str | None
+    progress: float
+
+
+class ModelsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "serving": {"model_version": "mpnet-baseline-20261122071937-a357ef6f",
+                    "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000000000Z"},
+        "bundles": [{"model_version": "mpnet-baseline-20261122071937-a357ef6f", "created_at": "2026-11-22T07:19:37Z",
+                     "threshold_source": "calibrated", "encoder_precision": "int8", "active": True}],
+        "index_versions": {"mpnet-baseline-20261122071937-a357ef6f@20261122T080000000000Z": True},
+        "rebuild": STATUS_EXAMPLE}]})
+
+    serving: dict[str, Any]
+    bundles: list[dict[str, Any]]
+    index_versions: dict[str, bool]
+    rebuild: dict[str, Any]
+
+
+@router.get("", response_model=ModelsOut, name="list_models", summary="Bundles, index versions and what serves",
+            responses=error_responses(401, 403, 429, 503))
+def list_models(request: Request) -> ModelsOut:
+    engine = request.app.state.engine
+    switcher = switcher_of(request)
+    return ModelsOut(serving={"model_version": engine.bundle.model_version, "index_version": engine.index_version},
+                     bundles=[e.__dict__ for e in engine.registry.entries()] if engine.registry else [],
+                     index_versions=engine.catalog.versions() if engine.catalog else {},
+                     rebuild=switcher.status().to_dict())
+
+
+@router.post("/activate", status_code=202, response_model=RebuildStatusOut, name="activate_model",
+             summary="Re-index with this bundle in the background, then switch model and index together",
+             responses=error_responses(401, 403, 404, 409, 415, 422, 429, 503))
+def activate(body: ActivateRequest, request: Request) -> JSONResponse:
+    try:
+        status = switcher_of(request).activate(body.model_version)
+    except UnknownBundleError:
+        raise
+    except BundleError as exc:  # checksums or parity failed: refused, the current model keeps serving
+        raise InvalidQueryError(f"bundle {body.model_version} refused: {exc}") from None
+    return JSONResponse(status.to_dict(), status_code=202)
+
+
+@router.get("/rebuild", response_model=RebuildStatusOut, name="rebuild_status",
+            summary="Progress of the running (or last) rebuild", responses=error_responses(401, 403, 429, 503))
+def rebuild_status(request: Request) -> dict[str, Any]:
+    return switcher_of(request).status().to_dict()
+
+
+@router.post("/rollback", response_model=RebuildStatusOut, name="rollback_model",
+             summary="Switch back to the previous model and its index (kept until retention drops it)",
+             responses=error_responses(401, 403, 409, 429, 503))
+def rollback(request: Request) -> dict[str, Any]:
+    return switcher_of(request).rollback().to_dict()
