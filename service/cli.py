@@ -17,6 +17,9 @@ from service.settings import Settings
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 bundle_app = typer.Typer(help="Build and inspect model bundles.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
+models_app = typer.Typer(help="The bundle registry: list, activate (re-index + switch), roll back.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 logger = logging.getLogger("incident_sim")
 
@@ -314,6 +317,93 @@ def train(
     if not outcome.promoted and not outcome.forced:
         typer.secho("baseline kept: the candidate did not beat it on held-out data", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(code=GATE_REFUSED_EXIT_CODE)
+
+
+@app.command()
+def publish(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory to publish.")],
+    data_dir: DataDir = None,
+    allow_uncalibrated: Annotated[bool, typer.Option(help="Accept a bundle whose threshold is not calibrated.")]
+    = False,
+) -> None:
+    """Validate a bundle (checksums, INT8 parity, calibrated threshold) and copy it into the registry
+    (DATA_DIR/bundles). It does not serve until activated (`models activate` or POST /admin/models/activate)."""
+    settings = _settings(data_dir)
+    from indexing.registry import BundleRegistry
+
+    try:
+        published = BundleRegistry(settings.bundles_dir).publish(bundle, allow_uncalibrated=allow_uncalibrated)
+    except IncidentSimError as exc:
+        _fail(exc)
+    typer.echo(f"published {published.model_version} into {settings.bundles_dir}")
+
+
+@models_app.command("list")
+def models_list(data_dir: DataDir = None) -> None:
+    """Bundles in the registry (the active one marked *) and the index versions."""
+    settings = _settings(data_dir)
+    from indexing.registry import BundleRegistry
+    from service.engine import open_catalog
+
+    for e in BundleRegistry(settings.bundles_dir).entries():
+        typer.echo(f"{'*' if e.active else ' '} {e.model_version}  created {e.created_at}  threshold "
+                   f"{e.threshold_source}  encoder {e.encoder_precision}")
+    try:
+        catalog = open_catalog(settings)
+        active = catalog.active()
+        for name, complete in catalog.versions().items():
+            typer.echo(f"{'*' if name == active else ' '} index {name}{'' if complete else '  (incomplete)'}")
+        catalog.close()
+    except IncidentSimError as exc:
+        typer.echo(f"index versions unavailable: {exc}", err=True)
+
+
+def _offline_switcher(settings: Settings):  # type: ignore[no-untyped-def]
+    from service.engine import Engine
+    from service.hotswap import ModelSwitcher
+
+    engine = Engine.from_settings(settings)
+    return engine, ModelSwitcher(engine, page_size=settings.rebuild_page_size, retain=settings.index_versions_kept,
+                                 encoder_threads=settings.encoder_threads)
+
+
+@models_app.command("activate")
+def models_activate(
+    model_version: Annotated[str, typer.Argument(help="A bundle version in the registry.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Re-embed every stored incident with this bundle into a new index version, verify it, and switch
+    bundle and index together. Offline: stop the service first, or use POST /admin/models/activate on the
+    running service (which keeps answering meanwhile)."""
+    settings = _settings(data_dir)
+    try:
+        engine, switcher = _offline_switcher(settings)
+        try:
+            status = switcher.activate(model_version, background=False)
+        finally:
+            engine.close()
+    except IncidentSimError as exc:
+        _fail(exc)
+    if status.state != "switched":
+        _fail(IncidentSimError(f"activation failed, {status.previous_model_version} still active: {status.error}"))
+    typer.echo(f"active: {status.model_version} with index {status.index_version} ({status.total} incidents, "
+               f"self-retrieval {status.self_retrieval:.2f})")
+
+
+@models_app.command("rollback")
+def models_rollback(data_dir: DataDir = None) -> None:
+    """Switch back to the previous model and its kept index version (offline; the service has
+    POST /admin/models/rollback)."""
+    settings = _settings(data_dir)
+    try:
+        engine, switcher = _offline_switcher(settings)
+        try:
+            status = switcher.rollback()
+        finally:
+            engine.close()
+    except IncidentSimError as exc:
+        _fail(exc)
+    typer.echo(f"active: {status.model_version} with index {status.index_version}")
 
 
 @app.command()

@@ -133,7 +133,13 @@ class ServingVersion:
 
     @property
     def index_version(self) -> str | None:
-        return self._meta.index_version if self._meta else None
+        if self._meta is None:
+            try:
+                meta = self.store.meta()
+            except StoreUnavailableError:
+                return None
+            return meta.index_version if meta else None
+        return self._meta.index_version
 
     def reset_searcher(self, candidate_k: int | None = None) -> None:
         with self._lock:

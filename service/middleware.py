@@ -79,7 +79,8 @@ class RequestContextMiddleware:
                 await reject(429, "overloaded", f"{self.in_flight} requests are in flight, the most this service "
                              f"takes; retry after {self.retry_after_s} s",
                              [(b"retry-after", str(self.retry_after_s).encode())])
-            elif scope["method"] in ("POST", "PUT", "PATCH") and content_type != "application/json":
+            elif (scope["method"] in ("POST", "PUT", "PATCH") and content_type != "application/json"
+                  and (content_type or _has_body(headers))):  # a bodiless POST (e.g. rollback) needs no type
                 await reject(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
             elif declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await too_large()
@@ -120,3 +121,7 @@ class RequestContextMiddleware:
                                "status": status, "latency_ms": round(elapsed * 1000, 2), "outcome": outcome,
                                "caller": scope.get("state", {}).get("caller")})
 
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers

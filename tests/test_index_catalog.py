@@ -8,12 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_store_contract import make_meta, make_points
 
 from indexing.errors import StoreUnavailableError
 from indexing.store.base import IndexCatalog
 from indexing.store.edge import EdgeCatalog, EdgeStore
 from indexing.store.server import ServerCatalog
-from test_store_contract import make_meta, make_points
 
 
 @pytest.fixture(params=["edge", "server"])
