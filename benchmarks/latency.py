@@ -49,11 +49,14 @@ def summary(ms: list[float]) -> dict:
 
 
 def compare(urls: dict[str, str], requests: int, top_k: int, warmup: int, headers: dict[str, str],
-            extra: dict | None = None) -> dict:
-    """Sequential A/B: every query to both services, the order alternating, so both see the same noise."""
+            extra: dict | None = None, extras: dict[str, dict] | None = None) -> dict:
+    """Sequential A/B: every query to both services, the order alternating, so both see the same noise.
+    `extra` is merged into every body; `extras[label]` only into that side's (A/B of request options
+    against one service: give the same URL twice)."""
     queries = queries_for(requests, top_k)
     if extra:
         queries = [{**q, **extra} for q in queries]
+    extras = extras or {}
     labels = list(urls)
     clients = {label: httpx.Client(base_url=u, timeout=30, headers=headers) for label, u in urls.items()}
     latencies: dict[str, list[float]] = {label: [] for label in labels}
@@ -61,13 +64,13 @@ def compare(urls: dict[str, str], requests: int, top_k: int, warmup: int, header
     try:
         ready = {label: c.get("/readyz").json() for label, c in clients.items()}
         for q in queries[:warmup]:
-            for c in clients.values():
-                c.post("/similar", json=q).raise_for_status()
+            for label, c in clients.items():
+                c.post("/similar", json={**q, **extras.get(label, {})}).raise_for_status()
         for i in range(requests):
             order = labels if i % 2 == 0 else labels[::-1]
             for label in order:
                 t0 = time.perf_counter()
-                r = clients[label].post("/similar", json=queries[i % len(queries)])
+                r = clients[label].post("/similar", json={**queries[i % len(queries)], **extras.get(label, {})})
                 latencies[label].append((time.perf_counter() - t0) * 1000)
                 statuses[label][r.status_code] = statuses[label].get(r.status_code, 0) + 1
     finally:
@@ -75,7 +78,8 @@ def compare(urls: dict[str, str], requests: int, top_k: int, warmup: int, header
             c.close()
     out: dict = {"when": datetime.now(UTC).isoformat(), "mode": "a/b sequential, alternating order",
                  "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-                 "requests_each": requests, "top_k": top_k, "extra_body": extra or {}, "services": {}}
+                 "requests_each": requests, "top_k": top_k, "extra_body": extra or {}, "extra_body_by_side": extras,
+                 "services": {}}
     for label in labels:
         out["services"][label] = {"url": urls[label], "model_version": ready[label].get("model_version"),
                                   "index_version": ready[label].get("index_version"),
@@ -141,13 +145,15 @@ def main() -> None:
     parser.add_argument("--api-key", default=None, help="sent as X-API-Key (services with auth on)")
     parser.add_argument("--compare-url", default=None, help="A/B mode: the second service")
     parser.add_argument("--compare-label", default="b")
+    parser.add_argument("--compare-body-extra", default=None, help="JSON merged into the B side's bodies only")
     parser.add_argument("--body-extra", default=None, help='JSON merged into every body, e.g. \'{"filters": {...}}\'')
     args = parser.parse_args()
     headers = {"X-API-Key": args.api_key} if args.api_key else {}
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.compare_url:
         result = compare({args.label: args.url, args.compare_label: args.compare_url}, args.requests, args.top_k,
-                         args.warmup, headers, json.loads(args.body_extra) if args.body_extra else None)
+                         args.warmup, headers, json.loads(args.body_extra) if args.body_extra else None,
+                         {args.compare_label: json.loads(args.compare_body_extra)} if args.compare_body_extra else None)
         out = RESULTS / f"latency-ab-{args.label}-vs-{args.compare_label}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))

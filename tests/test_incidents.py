@@ -71,7 +71,7 @@ def test_sample_generator_is_seeded_and_has_ground_truth() -> None:
     assert a != generate_incidents(800, seed=6)
     assert len(a) == 800 and len({r["number"] for r in a}) == 800
     fields = {"number", "sys_id", "short_description", "description", "category", "subcategory", "cmdb_ci",
-              "assignment_group", "opened_at", "resolved_at", "close_notes", "problem_id", "duplicate_of"}
+              "assignment_group", "opened_at", "resolved_at", "close_notes", "problem_id", "duplicate_of", "state"}
     assert set(a[0]) == fields
     opened = {r["number"]: r["opened_at"] for r in a}
     by_problem: dict[str, list[dict]] = {}
