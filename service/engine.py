@@ -39,6 +39,7 @@ class WriteOutcome:
     created: bool  # False: an existing incident was replaced
     truncated: bool
 
+
 @dataclass(frozen=True)
 class SimilarAnswer:
     results: list[ScoredIncident]
