@@ -95,6 +95,8 @@ class BundleRegistry:
                               f"({bundle.threshold_source}); run `incident-sim calibrate` first, or pass "
                               "--allow-uncalibrated")
         self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / POINTER).is_file() and (current := self.active_version()) is not None:
+            self.set_active(current)  # pin what serves now: publishing must not make the new bundle active
         target = self.root / bundle.model_version
         if Path(source).resolve() == target.resolve():
             return bundle  # already in place (written by training into the registry)

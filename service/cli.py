@@ -39,6 +39,7 @@ def _setup_logging(level: str, fmt: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(_quiet_root_info)
+    handler.addFilter(_drop_color_message)
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -47,6 +48,12 @@ def _setup_logging(level: str, fmt: str = "text") -> None:
 def _quiet_root_info(record: logging.LogRecord) -> bool:
     """onnxruntime's quantiser logs one INFO line per tensor straight on the root logger."""
     return record.name != "root" or record.levelno >= logging.WARNING
+
+
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    """uvicorn attaches an ANSI-coloured copy of its message; JSON logs keep only the plain one."""
+    record.__dict__.pop("color_message", None)
+    return True
 
 
 def _fail(exc: Exception) -> None:

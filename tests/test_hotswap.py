@@ -53,6 +53,17 @@ def registry_settings(shared_index_dir: Path, minilm_bundle: Bundle, tmp_path: P
     return Settings(data_dir=tmp_path, api_keys=TEST_KEYS, rebuild_page_size=8)
 
 
+def test_publishing_does_not_change_what_serves(minilm_bundle: Bundle, bundle_b: Bundle, tmp_path: Path) -> None:
+    registry = BundleRegistry(tmp_path / "bundles")
+    registry.publish(minilm_bundle.path, allow_uncalibrated=True)
+    assert registry.active_version() == minilm_bundle.model_version  # no pointer yet: the only (newest) bundle
+    registry.publish(bundle_b.path)  # newer, but only activation may make it serve
+    assert registry.active_version() == minilm_bundle.model_version
+    assert [e.model_version for e in registry.entries() if e.active] == [minilm_bundle.model_version]
+    with pytest.raises(BundleError, match="already in the registry"):
+        registry.publish(bundle_b.path)
+
+
 def rebuild_status(client: httpx.Client) -> dict:
     r = client.get("/admin/models/rebuild", headers=ADMIN)
     assert r.status_code == 200, r.text
