@@ -24,7 +24,7 @@ import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -186,12 +186,15 @@ class BM25Encoder:
         return SparseVector(indices, [by_id[i] for i in indices])
 
 
-def average_document_length(analyzer: Analyzer, documents: Sequence[tuple[str, str]]) -> float:
-    """Mean analysed length of (short_description, description) documents."""
-    if not documents:
+def average_document_length(analyzer: Analyzer, documents: Iterable[tuple[str, str]]) -> float:
+    """Mean analysed length of (short_description, description) documents (streamed: any iterable)."""
+    total = count = 0
+    for short_description, description in documents:
+        total += len(analyzer.document_tokens(short_description, description))
+        count += 1
+    if not count:
         raise ValueError("cannot compute avgdl of an empty corpus")
-    total = sum(len(analyzer.document_tokens(s, d)) for s, d in documents)
-    return max(total / len(documents), 1.0)
+    return max(total / count, 1.0)
 
 
 def idf(n_docs: int, doc_freq: int) -> float:

@@ -21,7 +21,8 @@ import logging
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,11 +53,9 @@ class RebuildStatus:
     swap_seconds: float | None = None
     self_retrieval: float | None = None
     error: str | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("history")
         data["progress"] = round(self.done / self.total, 4) if self.total else (1.0 if self.state == "switched"
                                                                                else 0.0)
         return data
@@ -229,17 +228,25 @@ class ModelSwitcher:
                 self.metrics.swaps.labels(result="failed").inc()
 
     def _survey(self, source: ServingVersion, analyzer: lexical.Analyzer) -> tuple[int, float]:
-        """Count the stored incidents and their mean analysed length (avgdl of the new index)."""
-        total, length, offset = 0, 0, None
-        while True:
-            page, offset = source.store.scroll(offset, 256)
-            for s in page:
-                total += 1
-                length += len(analyzer.document_tokens(str(s.payload.get("short_description", "")),
-                                                       str(s.payload.get("description", ""))))
-            if offset is None:
-                break
-        return total, max(length / max(total, 1), 1.0)
+        """Count the stored incidents and their mean analysed length (avgdl of the new index), streaming."""
+        count = 0
+
+        def documents() -> Iterator[tuple[str, str]]:
+            nonlocal count
+            offset: str | None = None
+            while True:
+                page, offset = source.store.scroll(offset, 256)
+                for s in page:
+                    count += 1
+                    yield str(s.payload.get("short_description", "")), str(s.payload.get("description", ""))
+                if offset is None:
+                    return
+
+        try:
+            avgdl = lexical.average_document_length(analyzer, documents())
+        except ValueError:  # an empty index: any positive avgdl will do
+            avgdl = 1.0
+        return count, avgdl
 
     def _self_retrieval(self, target: ServingVersion) -> float:
         """Share of sampled incidents whose own text finds them in the new index's top 5."""

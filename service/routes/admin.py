@@ -3,6 +3,7 @@ watch the rebuild, roll back."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -70,7 +71,7 @@ def list_models(request: Request) -> ModelsOut:
     engine = request.app.state.engine
     switcher = switcher_of(request)
     return ModelsOut(serving={"model_version": engine.bundle.model_version, "index_version": engine.index_version},
-                     bundles=[e.__dict__ for e in engine.registry.entries()] if engine.registry else [],
+                     bundles=[asdict(e) for e in engine.registry.entries()] if engine.registry else [],
                      index_versions=engine.catalog.versions() if engine.catalog else {},
                      rebuild=switcher.status().to_dict())
 
