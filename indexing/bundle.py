@@ -92,6 +92,28 @@ class Bundle:
     def threshold_source(self) -> str:
         return str(self.manifest["threshold"]["source"])
 
+    @property
+    def threshold_target(self) -> dict[str, Any] | None:
+        """What the threshold was calibrated for: {unit, target, confidence}; None when uncalibrated.
+        Units: "incident_false_alarm" (share of new incidents without an earlier duplicate that get a result
+        marked similar) or "pair_fpr" (share of negative query-candidate pairs at or above it). Bundles
+        calibrated before the per-incident unit recorded only `target_fpr` (pairs, point estimate)."""
+        return threshold_target(self.manifest["threshold"])
+
+
+THRESHOLD_UNITS = ("incident_false_alarm", "pair_fpr")
+
+
+def threshold_target(threshold: dict[str, Any]) -> dict[str, Any] | None:
+    if threshold.get("source") != "calibrated":
+        return None
+    if threshold.get("unit"):
+        return {"unit": str(threshold["unit"]), "target": float(threshold["target"]),
+                "confidence": float(threshold.get("confidence") or 0.0)}
+    if threshold.get("target_fpr") is not None:
+        return {"unit": "pair_fpr", "target": float(threshold["target_fpr"]), "confidence": 0.0}
+    return None
+
 
 def _require(manifest: dict[str, Any], dotted: str) -> Any:
     node: Any = manifest
@@ -137,6 +159,9 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         if needed not in files:
             raise BundleError(f"bundle {path}: {needed} is not listed among its checksummed files")
     check_parity_record(manifest)
+    unit = manifest["threshold"].get("unit")
+    if unit is not None and unit not in THRESHOLD_UNITS:
+        raise BundleError(f"bundle {path}: unknown threshold unit {unit!r} (known: {', '.join(THRESHOLD_UNITS)})")
     bundle = Bundle(path=path, manifest=manifest)
     logger.info("bundle %s loaded from %s (encoder %s, threshold %.3f [%s])", bundle.model_version, path,
                 manifest["encoder"].get("precision"), bundle.threshold, bundle.threshold_source)

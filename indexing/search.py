@@ -23,6 +23,8 @@ from indexing.store.base import IncidentFilter, IncidentStore
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_TOP_K = 5  # results per /similar answer unless the caller asks otherwise (evaluation reports this k too)
+
 
 @dataclass(frozen=True)
 class ScoredIncident:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from indexing.errors import IncidentSimError
 from service.settings import Settings
+from training.calibrate import DEFAULT_CONFIDENCE, DEFAULT_TARGET_FALSE_ALARM
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 bundle_app = typer.Typer(help="Build and inspect model bundles.", no_args_is_help=True)
@@ -166,15 +167,21 @@ DataSource = Annotated[str, typer.Option("--data", help="'seamonkey', 'sample' o
 
 
 def _quality(data: str, data_dir: Path | None, n: int, weak_category: bool, bootstrap: int,
-             target_fpr: float | None):  # type: ignore[no-untyped-def]
+             rule_args: dict[str, Any] | None):  # type: ignore[no-untyped-def]
     settings = _settings(data_dir)
     from indexing.bundle import load_bundle
     from service.engine import resolve_bundle_path
+    from training.calibrate import ThresholdRule, calibration_splits
     from training.quality import evaluation_index_dir, load_labelled, run_quality
 
     bundle = load_bundle(resolve_bundle_path(settings))
     corpus = load_labelled(data, n=n, weak_category=weak_category)
-    report, evaluation, threshold = run_quality(bundle, corpus, target_fpr=target_fpr, n_boot=bootstrap,
+    rule = None
+    if rule_args is not None:
+        splits, why = calibration_splits(bundle)
+        typer.echo(f"calibrating on {why}")
+        rule = ThresholdRule(splits=splits, **rule_args)
+    report, evaluation, threshold = run_quality(bundle, corpus, rule=rule, n_boot=bootstrap,
                                                 index_dir=evaluation_index_dir(settings.data_dir, corpus, bundle))
     return settings, bundle, corpus, report, evaluation, threshold
 
@@ -184,7 +191,8 @@ def _write(report, evaluation, threshold, out: Path, name: str) -> None:  # type
 
     paths = write_report(report, out, name)
     split = "test" if evaluation.split("test") else "validation"
-    paths += plots(evaluation.split(split), threshold, out / name, f"{report['corpus']} ({split} split)")
+    paths += plots(evaluation, split, threshold, out / name, f"{report['corpus']} ({split} split)",
+                   report["threshold"])
     for p in paths:
         typer.echo(f"wrote {p}")
     typer.echo(report["verdict"])
@@ -201,8 +209,9 @@ def evaluate(
     weak_category: Annotated[bool, typer.Option(help="Also treat same category/subcategory as similar (weak, "
                                                      "warned about).")] = False,
 ) -> None:
-    """Evaluate the bundle on labelled data (time-ordered protocol): dense, BM25 and hybrid side by side,
-    with bootstrap intervals; writes JSON, Markdown and PNG plots."""
+    """Evaluate the bundle on labelled data (time-ordered protocol, every incident asked as a new one): dense,
+    BM25 and hybrid side by side; per incident (false-alarm rate, hit rate, precision of the flag at the
+    bundle's threshold) and per pair, with 95 % intervals; writes JSON, Markdown and PNG plots."""
     try:
         _, _, corpus, report, evaluation, threshold = _quality(data, data_dir, n, weak_category, bootstrap, None)
     except IncidentSimError as exc:
@@ -213,21 +222,47 @@ def evaluate(
 @app.command()
 def calibrate(
     data: DataSource = "seamonkey",
-    target_fpr: Annotated[float, typer.Option(min=0.0, max=0.5, help="False-positive rate to stay under.")] = 0.05,
+    target_false_alarm: Annotated[float | None, typer.Option(
+        min=0.0, max=0.5, help="Per-incident false-alarm rate to stay under: the share of new incidents with no "
+                               "earlier duplicate that get a result marked similar. The default unit "
+                               f"(default {DEFAULT_TARGET_FALSE_ALARM}).")] = None,
+    target_fpr: Annotated[float | None, typer.Option(
+        min=0.0, max=0.5, help="Instead: false-positive rate over (query, candidate) pairs to stay under "
+                               "(the unit used before per-incident calibration).")] = None,
+    confidence: Annotated[float, typer.Option(
+        min=0.0, max=0.999, help="Confidence that the target holds on later data: the threshold is the lowest whose "
+                                 "one-sided Clopper-Pearson upper bound of the rate is <= the target. 0 = the point "
+                                 "estimate; otherwise at least 0.5.")] = DEFAULT_CONFIDENCE,
     data_dir: DataDir = None,
     n: Annotated[int, typer.Option(help="Incidents to generate when --data sample.")] = 2000,
     out: Annotated[Path, typer.Option(help="Report directory.")] = Path("benchmarks/results"),
     bootstrap: Annotated[int, typer.Option(min=100)] = 1000,
 ) -> None:
-    """Pick the lowest threshold whose validation FPR is at most the target, report the FPR and recall reached
-    on the test split, choose the BM25 normalisation, and write them into a new bundle version."""
+    """Choose the threshold on labelled data and write it into a new bundle version. The threshold is the lowest
+    whose targeted rate, bounded with --confidence, stays under the target on the calibration splits (train +
+    validation for a bundle that was not fine-tuned, validation only for a fine-tuned one; never the test split).
+    Also chooses the BM25 normalisation on validation, and reports side by side on the test split what each
+    threshold rule reaches."""
+    from training.calibrate import UNIT_INCIDENT, UNIT_PAIR
+
+    if target_false_alarm is not None and target_fpr is not None:
+        _fail(ValueError("give --target-false-alarm (per incident) or --target-fpr (pairs), not both"))
+    if 0.0 < confidence < 0.5:
+        _fail(ValueError("--confidence must be 0 (the point estimate) or at least 0.5"))
+    if target_fpr is not None:
+        rule_args: dict[str, Any] = {"unit": UNIT_PAIR, "target": target_fpr, "confidence": confidence}
+    else:
+        rule_args = {"unit": UNIT_INCIDENT, "confidence": confidence,
+                     "target": DEFAULT_TARGET_FALSE_ALARM if target_false_alarm is None else target_false_alarm}
     try:
         settings, bundle, corpus, report, evaluation, threshold = _quality(data, data_dir, n, False, bootstrap,
-                                                                             target_fpr)
+                                                                             rule_args)
         from training.calibrate import write_calibrated_bundle
 
         evaluation_summary = {"corpus": corpus.name, "label_kind": corpus.label_kind,
                               "test": report["splits"]["test"].get("hybrid", {}),
+                              "test_per_incident": report["per_incident"]["test"].get("hybrid", {}),
+                              "rules_compared": report["rules_compared"],
                               "verdict": report["verdict"]}
         path = write_calibrated_bundle(
             bundle, settings.bundles_dir, report["threshold"], evaluation_summary,
@@ -236,11 +271,9 @@ def calibrate(
     except IncidentSimError as exc:
         _fail(exc)
     _write(report, evaluation, threshold, out, f"calibration-{corpus.name}")
-    t = report["threshold"]
-    typer.echo(f"threshold {threshold:.4f} for target FPR {target_fpr}: validation FPR {t['validation']['fpr']:.3f} "
-               f"recall {t['validation']['recall']:.3f}; test FPR {t['test']['fpr']:.3f} "
-               f"(95% CI {t['test']['fpr_ci95'][0]:.3f}..{t['test']['fpr_ci95'][1]:.3f}) "
-               f"recall {t['test']['recall']:.3f}")
+    from training.report import threshold_summary
+
+    typer.echo(threshold_summary(report["threshold"]))
     typer.echo(f"new bundle: {path}")
 
 
@@ -265,7 +298,11 @@ def train(
     seed: Annotated[int | None, typer.Option()] = None,
     primary_metric: Annotated[str | None, typer.Option(help="Gate metric: 'mrr' or 'recall@10' (hybrid).")] = None,
     min_improvement: Annotated[float | None, typer.Option(help="Lower CI end must exceed this.")] = None,
-    target_fpr: Annotated[float | None, typer.Option(help="FPR the promoted bundle's threshold targets.")] = None,
+    target_false_alarm: Annotated[float | None, typer.Option(
+        help="Per-incident false-alarm rate the promoted bundle's threshold keeps under (default 0.05).")] = None,
+    target_fpr: Annotated[float | None, typer.Option(help="Instead: pair FPR the threshold keeps under.")] = None,
+    confidence: Annotated[float | None, typer.Option(
+        help="Clopper-Pearson confidence of the threshold's bound (default 0.95; 0 = point estimate).")] = None,
     name: Annotated[str, typer.Option(help="Name prefix of the new bundle's version.")] = "finetuned",
     force: Annotated[bool, typer.Option(help="Write the bundle even if the gate refuses it (marked NOT gated).")]
     = False,
@@ -289,6 +326,7 @@ def train(
                  "lora_rank": lora_rank, "lora_alpha": lora_alpha, "max_pairs": max_pairs,
                  "max_seq_length": max_seq_length, "seed": seed, "primary_metric": primary_metric,
                  "min_improvement": min_improvement, "target_fpr": target_fpr,
+                 "target_false_alarm": target_false_alarm, "confidence": confidence,
                  "target_modules": [m.strip() for m in target_modules.split(",")] if target_modules else None}
     try:
         from pydantic import ValidationError

@@ -18,7 +18,7 @@ from indexing.errors import BundleError, IncidentNotFoundError, StoreUnavailable
 from indexing.incidents import Incident, incident_text, point_id_for
 from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
 from indexing.registry import BundleRegistry
-from indexing.search import HybridSearcher, ScoredIncident
+from indexing.search import DEFAULT_TOP_K, HybridSearcher, ScoredIncident
 from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog, IndexMeta
 from service.errors import InvalidQueryError
 from service.settings import Settings
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SimilarQuery:
     text: str
-    top_k: int = 5
+    top_k: int = DEFAULT_TOP_K
     where: IncidentFilter | None = None
 
 
@@ -45,6 +45,7 @@ class SimilarAnswer:
     results: list[ScoredIncident]
     threshold: float
     threshold_source: str
+    threshold_target: dict[str, Any] | None  # what the threshold was calibrated for (unit, target, confidence)
     model_version: str
     index_version: str
     truncated: bool
@@ -273,6 +274,7 @@ class Engine:
             results=outcome.results,
             threshold=version.bundle.threshold,
             threshold_source=version.bundle.threshold_source,
+            threshold_target=version.bundle.threshold_target,
             model_version=version.bundle.model_version,
             index_version=str(version.index_version),
             truncated=truncated,

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from indexing.search import DEFAULT_TOP_K
+
 NUMBER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 KeywordFilter = StrictStr | list[StrictStr]
@@ -49,7 +51,7 @@ class SimilarRequest(BaseModel):
     short_description: StrictStr | None = Field(None, description="The new incident's short description.")
     description: StrictStr | None = Field(None, description="The new incident's description.")
     text: StrictStr | None = Field(None, description="Free text instead of short_description/description.")
-    top_k: StrictInt = Field(5, ge=1, le=1000, description="How many similar incidents to return (1 to the "
+    top_k: StrictInt = Field(DEFAULT_TOP_K, ge=1, le=1000, description="How many similar incidents to return (1 to the "
                                                            "service's max_top_k, 50 by default).")
     exclude: list[StrictStr] = Field(default_factory=list, max_length=100,
                                      description="Incident numbers never to return (e.g. the incident itself).")
@@ -68,7 +70,18 @@ class SimilarIncident(BaseModel):
     bm25: float = Field(description="Normalised BM25 in [0, 1], independent of the other results.")
     bm25_raw: float = Field(description="Qdrant's BM25 score before normalisation (IDF-weighted).")
     matched_terms: list[str] = Field(description="Query words this incident contains, rarest in the index first.")
-    similar: bool = Field(description="score >= threshold.")
+    similar: bool = Field(description="score >= threshold (see threshold_target for what the threshold promises).")
+
+
+class ThresholdTarget(BaseModel):
+    unit: Literal["incident_false_alarm", "pair_fpr"] = Field(
+        description="'incident_false_alarm': the share of new incidents with no earlier duplicate that get at least "
+                    "one result marked similar; 'pair_fpr': the share of unrelated (query, incident) pairs scoring "
+                    "at or above the threshold.")
+    target: float = Field(description="The rate the threshold keeps under.")
+    confidence: float = Field(description="Confidence that the target holds on later data: the threshold is the "
+                                          "lowest whose one-sided exact binomial upper bound of the rate on the "
+                                          "calibration data is at most the target (0: point estimate).")
 
 
 class SimilarResponse(BaseModel):
@@ -78,6 +91,7 @@ class SimilarResponse(BaseModel):
                      "opened_at": "2025-03-02T08:14:00", "score": 0.8312, "dense": 0.8735, "bm25": 0.7325,
                      "bm25_raw": 9.41, "matched_terms": ["certificate", "vpn", "connect"], "similar": True}],
         "threshold": 0.799, "threshold_source": "calibrated",
+        "threshold_target": {"unit": "incident_false_alarm", "target": 0.05, "confidence": 0.95},
         "model_version": "mpnet-baseline-20261122071937-a357ef6f",
         "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000Z",
         "truncated": False, "exact": True}]})
@@ -85,6 +99,8 @@ class SimilarResponse(BaseModel):
     results: list[SimilarIncident]
     threshold: float
     threshold_source: str = Field(description="'calibrated' or 'uncalibrated_default' (not tuned yet).")
+    threshold_target: ThresholdTarget | None = Field(
+        description="What the threshold was calibrated for; null while it is the uncalibrated default.")
     model_version: str
     index_version: str
     truncated: bool = Field(description="The query text was cut at the model's max sequence length.")

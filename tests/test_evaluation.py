@@ -129,7 +129,8 @@ def test_served_score_equals_evaluated_score(evaluated) -> None:  # type: ignore
 
 def test_calibrated_bundle_is_served_as_calibrated(evaluated, minilm_bundle: Bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, _, _, _, settings = evaluated
-    threshold = {"value": 0.42, "source": "calibrated", "target_fpr": 0.05, "calibrated_on": "sample validation"}
+    threshold = {"value": 0.42, "source": "calibrated", "unit": "incident_false_alarm", "target": 0.05,
+                 "confidence": 0.95, "target_fpr": None, "calibrated_on": "sample train + validation"}
     path = write_calibrated_bundle(minilm_bundle, tmp_path / "bundles", threshold, {"corpus": "sample"})
     calibrated = load_bundle(path)
     assert calibrated.model_version.startswith(minilm_bundle.model_version + "+cal")
@@ -140,33 +141,53 @@ def test_calibrated_bundle_is_served_as_calibrated(evaluated, minilm_bundle: Bun
     with LiveServer(create_app(served_settings, engine)) as server, httpx.Client(base_url=server.url) as client:
         body = client.post("/similar", json={"text": "vpn certificate expired"}).json()
     assert body["threshold_source"] == "calibrated" and body["threshold"] == 0.42
+    assert body["threshold_target"] == {"unit": "incident_false_alarm", "target": 0.05, "confidence": 0.95}
     assert body["model_version"] == calibrated.model_version
     assert all(r["similar"] == (r["score"] >= 0.42) for r in body["results"])
 
 
 def test_calibrate_end_to_end_writes_report_and_plots(minilm_bundle: Bundle, tmp_path: Path) -> None:
+    from training.calibrate import UNIT_INCIDENT, ThresholdRule, calibration_splits
     from training.quality import run_quality
     from training.report import plots, write_report
 
     corpus = from_incidents(SAMPLE, "sample")
-    report, evaluation, threshold = run_quality(minilm_bundle, corpus, target_fpr=0.1, n_boot=100,
+    splits, _ = calibration_splits(minilm_bundle)
+    assert splits == ("train", "validation")  # the baseline never saw these incidents
+    rule = ThresholdRule(UNIT_INCIDENT, 0.1, 0.9, splits)
+    report, evaluation, threshold = run_quality(minilm_bundle, corpus, rule=rule, n_boot=100,
                                                 index_dir=tmp_path / "index", progress=False)
     t = report["threshold"]
-    assert t["source"] == "calibrated" and t["target_fpr"] == 0.1 and t["value"] == threshold
-    assert t["validation"]["fpr"] <= 0.1
+    assert t["source"] == "calibrated" and t["unit"] == UNIT_INCIDENT and t["target"] == 0.1
+    assert t["confidence"] == 0.9 and t["value"] == threshold and t["target_fpr"] is None
+    cal = t["calibration"]
+    assert cal["splits"] == ["train", "validation"] and cal["upper_bound"] <= 0.1
+    # every incident with an earlier one was asked; the calibration units are the duplicate-free ones
+    asked = evaluation.incident_split("train", "validation")
+    assert cal["trials"] == sum(not o.has_duplicate for o in asked)
+    assert len(evaluation.incidents) == len(corpus.incidents) - 1
     assert report["bm25_normalization"]["chosen"] in report["bm25_normalization"]["comparison"]
-    assert set(report["splits"]) == {"train", "validation", "test"}
+    assert set(report["splits"]) == set(report["per_incident"]) == {"train", "validation", "test"}
     assert report["verdict"].startswith("hybrid - dense MRR on the test split")
+    rows = {r["rule"]: r for r in report["rules_compared"]}
+    assert sum(r["chosen"] for r in rows.values()) == 1
+    today = rows["before issue 12: pairs, point estimate, validation only"]
+    assert today["calibration_splits"] == ["validation"] and today["unit"] == "pair_fpr"
+    for row in rows.values():
+        assert "test" not in row["calibration_splits"] and "top5" in row["test"] and "pairs" in row["test"]
     paths = write_report(report, tmp_path / "out", "quality-sample")
-    paths += plots(evaluation.split("test"), threshold, tmp_path / "out" / "quality-sample", "sample")
+    paths += plots(evaluation, "test", threshold, tmp_path / "out" / "quality-sample", "sample", t)
     md = (tmp_path / "out" / "quality-sample.md").read_text()
-    assert "next to the 0.1 target; recall" in md and "| mrr |" in md
+    assert "False-alarm rate per incident" in md and "| mrr |" in md and "(chosen)" in md
+    assert "per incident" in md and "| hybrid | 5 |" in md
     data = json.loads((tmp_path / "out" / "quality-sample.json").read_text())
     assert data["threshold"]["test"]["fpr"] == pytest.approx(t["test"]["fpr"])
+    assert data["threshold"]["test"]["false_alarm_rate"]["value"] == pytest.approx(
+        t["test"]["false_alarm_rate"]["value"])
     for p in paths:
         assert p.stat().st_size > 500
-    assert sum(p.suffix == ".png" for p in paths) == 3
+    assert sum(p.suffix == ".png" for p in paths) == 4
     # the same index is reused by a second run (no re-encoding of the corpus)
-    again, _, _ = run_quality(minilm_bundle, corpus, target_fpr=0.1, n_boot=100, index_dir=tmp_path / "index",
+    again, _, _ = run_quality(minilm_bundle, corpus, rule=rule, n_boot=100, index_dir=tmp_path / "index",
                               progress=False)
     assert again["threshold"]["value"] == pytest.approx(threshold)

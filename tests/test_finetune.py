@@ -130,6 +130,9 @@ def test_cli_promotes_a_fine_tune_that_beats_a_weak_baseline(minilm_dir: Path, m
     manifest = bundle.manifest
     assert manifest["gate"]["passed"] and manifest["gate"]["gated"] and not manifest["gate"]["forced"]
     assert manifest["threshold"]["source"] == "calibrated"
+    # a fine-tuned bundle saw the train split: its threshold is chosen on validation only, per incident
+    assert manifest["threshold"]["calibration"]["splits"] == ["validation"]
+    assert bundle.threshold_target == {"unit": "incident_false_alarm", "target": 0.05, "confidence": 0.95}
     training = manifest["training"]
     assert training["kind"] == "lora" and training["target_modules"] == ["query", "key", "value"]
     assert training["config"]["epochs"] == GOOD_TRAINING["epochs"]

@@ -24,9 +24,9 @@ def test_similar_returns_scored_incidents(live: httpx.Client, incidents: list[In
     assert r.status_code == 200, r.text
     body = r.json()
     assert r.headers["x-request-id"]
-    assert set(body) == {"results", "threshold", "threshold_source", "model_version", "index_version", "truncated",
-                         "exact"}
-    assert body["threshold_source"] == "uncalibrated_default"
+    assert set(body) == {"results", "threshold", "threshold_source", "threshold_target", "model_version",
+                         "index_version", "truncated", "exact"}
+    assert body["threshold_source"] == "uncalibrated_default" and body["threshold_target"] is None
     assert body["index_version"].startswith(body["model_version"] + "@")
     results = body["results"]
     assert len(results) == 5

@@ -3,10 +3,13 @@
 Protocol (the same for every method, so numbers are comparable):
 * incidents are ordered by `opened_at`; the first 60 % form the train split, the next 20 % validation,
   the last 20 % test (by time, no incident in two splits);
-* a query is an incident with at least one link to an earlier incident; its candidates are *all*
-  incidents opened strictly before it (any split); its positives are the linked ones among them;
-* pairs for the pair metrics: every positive, the hard negatives retrieval actually surfaces (the
-  top non-links of each method) and random negatives from the rest of the candidates.
+* every incident is a query, as it is when ServiceNow opens it: its candidates are *all* incidents
+  opened strictly before it (any split), its true duplicates the linked ones among them. Most
+  incidents have none, and a result marked similar on them is a false alarm: the per-incident view
+  (`IncidentOutcome`, `incident_summary`) keeps each incident's top results for that;
+* the ranking and pair metrics use the incidents that do have an earlier linked incident (the
+  "queries"); pairs: every positive, the hard negatives retrieval actually surfaces (the top non-links
+  of each method) and random negatives from the rest of the candidates.
 
 Scores are the served ones: the corpus is indexed with the product's indexer into a real store,
 incident vectors (dense and BM25 sparse) are read back from it, queries are encoded one at a time by
@@ -32,16 +35,27 @@ from indexing.errors import InputDataError
 from indexing.incidents import Incident
 from indexing.indexer import bm25_encoder_for, index_incidents
 from indexing.scoring import hybrid_score
+from indexing.search import DEFAULT_TOP_K
 from indexing.store.base import IncidentStore
 from indexing.store.edge import EdgeStore
 from training.data.labels import LabelledCorpus
-from training.metrics import at_threshold, bootstrap_ci, pr_auc, retrieval_metrics, roc_auc, spearman
+from training.metrics import (
+    at_threshold,
+    bootstrap_ci,
+    clopper_pearson_interval,
+    pr_auc,
+    retrieval_metrics,
+    roc_auc,
+    spearman,
+)
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("dense", "bm25", "hybrid")
 SPLITS = ("train", "validation", "test")
 RETRIEVAL_KEYS = ("recall@1", "recall@5", "recall@10", "mrr", "map", "ndcg@10")
+TOP_KEPT = 10  # results kept per incident for the per-incident view (the service answers top_k <= 50, default 5)
+INCIDENT_K = (DEFAULT_TOP_K, 1)  # the per-incident rates are reported for the service's default top_k and for 1
 
 
 class OfflineScorer:
@@ -117,14 +131,29 @@ class QueryResult:
 
 
 @dataclass
+class IncidentOutcome:
+    """One incident asked as a new one: its best TOP_KEPT earlier incidents per method, best first, each
+    (score, is a true duplicate). `has_duplicate`: some incident linked to it was opened before it."""
+
+    number: str
+    split: str
+    has_duplicate: bool
+    top: dict[str, list[tuple[float, bool]]]
+
+
+@dataclass
 class Evaluation:
     corpus: str
     label_kind: str
-    queries: list[QueryResult]
+    queries: list[QueryResult]  # incidents with an earlier duplicate: ranking and pair metrics
     notes: list[str] = field(default_factory=list)
+    incidents: list[IncidentOutcome] = field(default_factory=list)  # every incident: the per-incident view
 
     def split(self, name: str) -> list[QueryResult]:
         return [q for q in self.queries if q.split == name]
+
+    def incident_split(self, *names: str) -> list[IncidentOutcome]:
+        return [o for o in self.incidents if o.split in names]
 
 
 def query_positions(corpus: LabelledCorpus) -> list[int]:
@@ -156,18 +185,25 @@ def split_of(position: int, boundaries: tuple[int, int]) -> str:
 def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: OnnxEncoder, hard_negatives: int = 5,
                     random_negatives: int = 10, seed: int = 0, progress: bool = True,
                     query_vectors: dict[str, np.ndarray] | None = None) -> Evaluation:
-    """Run the time-ordered protocol over every query of the corpus (scorer rows = corpus order)."""
+    """Run the time-ordered protocol with every incident as a query (scorer rows = corpus order)."""
     incidents = corpus.incidents
     linked = corpus.linked()
     opened = [i.opened_at for i in incidents]
     rng = np.random.default_rng(seed)
-    results = []
+    results: list[QueryResult] = []
+    outcomes: list[IncidentOutcome] = []
     position_of = {inc.number: p for p, inc in enumerate(incidents)}
     boundaries = time_boundaries(corpus)
-    for p in tqdm(query_positions(corpus), desc=f"evaluating {corpus.name}", unit="query", disable=not progress):
+    first_at: dict[Any, int] = {}  # incidents are sorted by opened_at: candidates of p are 0 .. first_at[opened]-1
+    for p, moment in enumerate(opened):
+        first_at.setdefault(moment, p)
+    for p in tqdm(range(len(incidents)), desc=f"evaluating {corpus.name}", unit="incident", disable=not progress):
         inc = incidents[p]
-        candidates = np.array([c for c in range(p) if opened[c] < opened[p]])
-        positives = {position_of[n] for n in linked[inc.number] if opened[position_of[n]] < opened[p]}
+        n_candidates = first_at[opened[p]]
+        if n_candidates == 0:
+            continue  # nothing earlier: nothing to find and nothing to flag
+        candidates = np.arange(n_candidates)
+        positives = {position_of[n] for n in linked.get(inc.number, ()) if position_of[n] < n_candidates}
         if query_vectors is not None and inc.number in query_vectors:
             vector = query_vectors[inc.number]
         else:
@@ -175,10 +211,20 @@ def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: Onnx
             if query_vectors is not None:
                 query_vectors[inc.number] = vector
         scores = scorer.score(vector, inc.text())
-        metrics, negatives = {}, set()
+        top: dict[str, list[tuple[float, bool]]] = {}
+        orders: dict[str, np.ndarray] = {}
         for method in METHODS:
             cand_scores = scores[method][candidates]
             order = candidates[np.lexsort((candidates, -cand_scores))]
+            orders[method] = order
+            top[method] = [(float(cand_scores[c]), bool(c in positives)) for c in order[:TOP_KEPT]]
+        split = split_of(p, boundaries)
+        outcomes.append(IncidentOutcome(inc.number, split, bool(positives), top))
+        if not positives:
+            continue
+        metrics, negatives = {}, set()
+        for method in METHODS:
+            order = orders[method]
             relevance = [c in positives for c in order]
             metrics[method] = retrieval_metrics(relevance, len(positives))
             negatives.update(int(c) for c in order[[not r for r in relevance]][:hard_negatives])
@@ -187,8 +233,73 @@ def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: Onnx
             negatives.update(int(c) for c in rng.choice(rest, size=min(random_negatives, len(rest)), replace=False))
         pairs = [(incidents[c].number, c in positives, {m: float(scores[m][c]) for m in METHODS})
                  for c in sorted(positives | negatives)]
-        results.append(QueryResult(inc.number, split_of(p, boundaries), metrics, pairs))
-    return Evaluation(corpus.name, corpus.label_kind, results, list(corpus.notes))
+        results.append(QueryResult(inc.number, split, metrics, pairs))
+    return Evaluation(corpus.name, corpus.label_kind, results, list(corpus.notes), outcomes)
+
+
+def top_scores(outcomes: Sequence[IncidentOutcome], method: str, duplicate: bool | None = None) -> np.ndarray:
+    """Each incident's best score (-inf when it had no candidate), optionally only those with/without a
+    duplicate. An incident is flagged at threshold t, for any k, exactly when this score is >= t."""
+    return np.array([o.top[method][0][0] if o.top[method] else -np.inf for o in outcomes
+                     if duplicate is None or o.has_duplicate == duplicate])
+
+
+def incident_rates(outcomes: Sequence[IncidentOutcome], method: str, threshold: float, k: int) -> dict[str, int]:
+    """Counts behind the per-incident rates at `threshold` with the top `k` results shown."""
+    counts = dict.fromkeys(("without_duplicate", "false_alarms", "with_duplicate", "hits", "flagged",
+                            "flagged_true"), 0)
+    for o in outcomes:
+        shown = o.top[method][:k]
+        flagged = [is_dup for score, is_dup in shown if score >= threshold]
+        counts["flagged"] += len(flagged)
+        counts["flagged_true"] += sum(flagged)
+        if o.has_duplicate:
+            counts["with_duplicate"] += 1
+            counts["hits"] += int(any(flagged))
+        else:
+            counts["without_duplicate"] += 1
+            counts["false_alarms"] += int(bool(flagged))
+    return counts
+
+
+def _rate(successes: int, trials: int) -> dict[str, Any]:
+    return {"value": successes / trials if trials else float("nan"), "count": successes, "of": trials,
+            "ci95": clopper_pearson_interval(successes, trials)}
+
+
+def incident_summary(outcomes: Sequence[IncidentOutcome], threshold: float, n_boot: int = 1000,
+                     k_values: Sequence[int] = INCIDENT_K) -> dict[str, Any]:
+    """The per-incident view at `threshold`, per method and k: false-alarm rate (incidents without an earlier
+    duplicate that get at least one result marked similar), hit rate (incidents with one whose top k holds a
+    true duplicate marked similar), precision of the flag (results marked similar that are true
+    duplicates). Rates: 95 % Clopper-Pearson intervals (incidents are the units); flag precision: 95 %
+    bootstrap over incidents (an incident's results move together)."""
+    out: dict[str, Any] = {"incidents": len(outcomes),
+                           "with_duplicate": sum(o.has_duplicate for o in outcomes),
+                           "without_duplicate": sum(not o.has_duplicate for o in outcomes), "threshold": threshold}
+    if not outcomes:
+        return out
+    for method in METHODS:
+        section: dict[str, Any] = {}
+        for k in k_values:
+            c = incident_rates(outcomes, method, threshold, k)
+            per = [incident_rates([o], method, threshold, k) for o in outcomes]
+            flagged = np.array([r["flagged"] for r in per])
+            true = np.array([r["flagged_true"] for r in per])
+
+            def precision(idx: np.ndarray, f: np.ndarray = flagged, t: np.ndarray = true) -> float:
+                total = f[idx].sum()
+                return float(t[idx].sum() / total) if total else float("nan")
+
+            section[f"top{k}"] = {
+                "false_alarm_rate": _rate(c["false_alarms"], c["without_duplicate"]),
+                "hit_rate": _rate(c["hits"], c["with_duplicate"]),
+                "flag_precision": {"value": c["flagged_true"] / c["flagged"] if c["flagged"] else float("nan"),
+                                   "count": c["flagged_true"], "of": c["flagged"],
+                                   "ci95": bootstrap_ci(len(outcomes), precision, n_boot)},
+            }
+        out[method] = section
+    return out
 
 
 def pair_arrays(queries: Sequence[QueryResult], method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
 from indexing.errors import IncidentSimError
@@ -84,7 +84,18 @@ class TrainConfig(BaseModel):
                                                            "primary metric must exceed this.")
     adapter_effect_floor: float = Field(1e-3, gt=0)
     merge_tolerance: float = Field(1e-5, gt=0)
-    target_fpr: float = Field(0.05, ge=0, lt=0.5)
+    target_false_alarm: float = Field(0.05, ge=0, lt=0.5, description="Per-incident false-alarm rate the promoted "
+                                                                      "bundle's threshold keeps under.")
+    target_fpr: float | None = Field(None, ge=0, lt=0.5, description="Instead: pair FPR to keep under.")
+    confidence: float = Field(0.95, ge=0, lt=1, description="Clopper-Pearson confidence of the threshold's bound "
+                                                             "(0: point estimate; else >= 0.5).")
+
+    @field_validator("confidence")
+    @classmethod
+    def _confidence(cls, value: float) -> float:
+        if 0.0 < value < 0.5:
+            raise ValueError("confidence must be 0 (the point estimate) or at least 0.5")
+        return value
     bootstrap: int = Field(1000, ge=100)
 
     @classmethod

@@ -84,3 +84,36 @@ def bootstrap_ci(groups: int, statistic: Callable[[np.ndarray], float], n_boot: 
         return (float("nan"), float("nan"))
     lo, hi = np.percentile(values, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return (float(lo), float(hi))
+
+
+def clopper_pearson_upper(successes: int | np.ndarray, trials: int, confidence: float) -> float | np.ndarray:
+    """One-sided exact binomial (Clopper-Pearson) upper bound of a rate at `confidence`: the largest p for
+    which seeing at most `successes` in `trials` still has probability >= 1 - confidence. With
+    `confidence` 0 it is the point estimate successes / trials."""
+    from scipy.stats import beta
+
+    if trials <= 0:
+        raise ValueError("a rate bound needs at least one trial")
+    if not (confidence == 0.0 or 0.5 <= confidence < 1.0):
+        raise ValueError("confidence must be 0 (the point estimate) or in [0.5, 1): below 0.5 the bound would lie "
+                         "under the point estimate")
+    x = np.asarray(successes, dtype=float)
+    if confidence == 0.0:
+        out = x / trials
+    else:
+        with np.errstate(invalid="ignore"):
+            bound = beta.ppf(confidence, x + 1, np.maximum(trials - x, 1e-12))
+        out = np.where(x >= trials, 1.0, np.maximum(bound, x / trials))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def clopper_pearson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided exact binomial interval of a rate (each tail (1 - level) / 2); (nan, nan) without trials."""
+    from scipy.stats import beta
+
+    if trials <= 0:
+        return (float("nan"), float("nan"))
+    alpha = 1.0 - level
+    lo = 0.0 if successes <= 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
+    hi = 1.0 if successes >= trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    return (lo, hi)

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,17 @@ from indexing.bundle import MANIFEST, Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
 from training.bundle_writer import write_bundle
-from training.calibrate import threshold_for_fpr, write_calibrated_bundle
+from training.calibrate import (
+    UNIT_INCIDENT,
+    UNIT_PAIR,
+    ThresholdRule,
+    calibration_splits,
+    choose_threshold,
+    write_calibrated_bundle,
+)
 from training.data.labels import LabelledCorpus
-from training.evaluate import METHODS, Evaluation, QueryResult, build_scorer, evaluate_corpus, pair_arrays, summarise
+from training.evaluate import METHODS, Evaluation, QueryResult, build_scorer, evaluate_corpus, summarise
 from training.finetune import TrainConfig, train
-from training.metrics import at_threshold
 from training.pairs import mine_pairs
 from training.report import mean_with_ci, write_report
 
@@ -176,17 +182,19 @@ def run_training(corpus: LabelledCorpus, base_model_dir: Path, base_model_name: 
     }
     bundle_path = None
     if gate["passed"] or force:
-        validation = cand_eval.split("validation")
-        if not validation:
-            raise InputDataError(f"{corpus.name}: the validation split has no queries to calibrate the threshold on")
-        scores, labels, _ = pair_arrays(validation, "hybrid")
-        threshold = threshold_for_fpr(scores, labels, cfg.target_fpr)
-        test_at = at_threshold(*pair_arrays(cand_eval.split("test"), "hybrid")[:2], threshold)
-        val_at = at_threshold(scores, labels, threshold)
-        threshold_info = {"value": threshold, "source": "calibrated", "target_fpr": cfg.target_fpr,
-                          "calibrated_on": f"{corpus.name} validation split ({corpus.label_kind} labels)",
-                          "validation": {"fpr": val_at["fpr"], "recall": val_at["recall"]},
-                          "test": {"fpr": test_at["fpr"], "recall": test_at["recall"]}}
+        from training.quality import threshold_record
+
+        splits, _ = calibration_splits(candidate)  # fine-tuned: validation only
+        rule = (ThresholdRule(UNIT_PAIR, cfg.target_fpr, cfg.confidence, splits) if cfg.target_fpr is not None
+                else ThresholdRule(UNIT_INCIDENT, cfg.target_false_alarm, cfg.confidence, splits))
+        if not cand_eval.incident_split(*splits):
+            raise InputDataError(f"{corpus.name}: the validation split has no incidents to calibrate the threshold on")
+        chosen = choose_threshold(cand_eval, rule)
+        threshold_info = threshold_record(
+            cand_eval, chosen.value, "calibrated",
+            {"unit": rule.unit, "target": rule.target, "confidence": rule.confidence},
+            {**asdict(chosen), "splits": list(splits)},
+            f"{corpus.name} {' + '.join(splits)} split ({corpus.label_kind} labels)", cfg.bootstrap)
         evaluation = {"corpus": corpus.name, "label_kind": corpus.label_kind,
                       "gate_table": gate["table"], "gate_reason": gate["reason"]}
         gate_record = {"passed": gate["passed"], "forced": bool(force and not gate["passed"]),

@@ -1,10 +1,11 @@
-"""`evaluate` and `calibrate`: run the protocol, compare BM25 normalisations, pick the threshold."""
+"""`evaluate` and `calibrate`: run the protocol, compare BM25 normalisations, pick the threshold by a rule."""
 
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,20 @@ from indexing import lexical
 from indexing.bundle import Bundle
 from indexing.errors import InputDataError
 from indexing.incidents import Incident, load_incidents
-from training.calibrate import threshold_for_fpr
+from indexing.search import DEFAULT_TOP_K
+from training.calibrate import UNIT_INCIDENT, UNIT_PAIR, ThresholdRule, choose_threshold
 from training.data.labels import LabelledCorpus, from_incidents, load_seamonkey
 from training.data.sample import generate_incidents
-from training.evaluate import Evaluation, build_scorer, counts, evaluate_corpus, pair_arrays, summarise
-from training.metrics import at_threshold
+from training.evaluate import (
+    INCIDENT_K,
+    SPLITS,
+    Evaluation,
+    build_scorer,
+    counts,
+    evaluate_corpus,
+    incident_summary,
+    summarise,
+)
 from training.report import paired_difference, verdict
 
 logger = logging.getLogger(__name__)
@@ -45,11 +55,57 @@ def evaluation_index_dir(data_dir: Path, corpus: LabelledCorpus, bundle: Bundle)
     return data_dir / "eval" / f"{corpus.name}-{bundle.encoder_id}-{bundle.bm25['analyzer']}"
 
 
-def run_quality(bundle: Bundle, corpus: LabelledCorpus, target_fpr: float | None = None, n_boot: int = 1000,
+UNITS_EXPLAINED = [
+    "**False-alarm rate per incident** (the unit the default threshold targets): of the new incidents that have "
+    "no earlier duplicate (most of them), the share that get at least one result marked similar. This is what "
+    "an agent meets: a flag on an incident that has no duplicate is a false alarm, and an agent who meets many "
+    "learns to ignore the flag. At a given threshold it is the same for every k (an incident is flagged when its "
+    "best result is at or above the threshold).",
+    "**Hit rate per incident**: of the incidents that do have an earlier duplicate, the share whose top k holds a "
+    "true duplicate marked similar: what the flag is for.",
+    "**Precision of the flag**: of all results marked similar in the top k, the share that are true duplicates "
+    "(some flags may be related incidents nobody linked, so this is a lower bound).",
+    "**Pair metrics** (ROC-AUC, FPR, recall over linked vs not-linked query-candidate pairs, as in earlier "
+    "reports): they describe the score, but a pair FPR of 5 % over ~1,000 earlier incidents still flags almost "
+    "every new incident, so the threshold no longer targets it by default (`--target-fpr` still does).",
+]
+
+
+def rule_outcome(evaluation: Evaluation, threshold: float, split: str, n_boot: int = 1000) -> dict[str, Any]:
+    """What a threshold reaches on one split: the per-incident rates (k = the service default and 1) and the
+    pair FPR/recall, with 95 % intervals."""
+    outcomes = evaluation.incident_split(split)
+    per = incident_summary(outcomes, threshold, n_boot, INCIDENT_K).get("hybrid", {})
+    out: dict[str, Any] = {"incidents": len(outcomes)}
+    for k in INCIDENT_K:
+        if f"top{k}" in per:
+            out[f"top{k}"] = per[f"top{k}"]
+    queries = evaluation.split(split)
+    if queries:
+        pairs = summarise(queries, threshold, n_boot)["hybrid"]["at_threshold"]
+        out["pairs"] = {"fpr": pairs["fpr"], "fpr_ci95": pairs["fpr_ci95"], "recall": pairs["recall"]}
+    return out
+
+
+def compare_rules(evaluation: Evaluation, rules: list[tuple[str, ThresholdRule]], n_boot: int = 1000,
+                  split: str = "test") -> list[dict[str, Any]]:
+    """Each rule's threshold (chosen on its own calibration splits, never on `split`) and what it reaches on
+    `split`, side by side."""
+    rows = []
+    for name, rule in rules:
+        chosen = choose_threshold(evaluation, rule)
+        rows.append({"rule": name, "unit": rule.unit, "target": rule.target, "confidence": rule.confidence,
+                     "calibration_splits": list(rule.splits), "threshold": chosen.value,
+                     "calibration": asdict(chosen), split: rule_outcome(evaluation, chosen.value, split, n_boot)})
+    return rows
+
+
+def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | None = None, n_boot: int = 1000,
                 index_dir: Path | None = None, progress: bool = True) -> tuple[dict[str, Any], Evaluation, float]:
-    """Evaluate the bundle on the corpus. With `target_fpr`, also calibrate the threshold on the
-    validation split. Returns the report, the evaluation under the chosen normalisation, and the threshold.
-    `index_dir`: where to keep the evaluation index (default: a temporary directory)."""
+    """Evaluate the bundle on the corpus. With a `rule`, also choose the BM25 normalisation on validation and
+    calibrate the threshold by the rule (compared with the other rules on the test split). Returns the report,
+    the evaluation under the chosen normalisation, and the threshold. `index_dir`: where to keep the
+    evaluation index (default: a temporary directory)."""
     if index_dir is not None:
         scorer, encoder = build_scorer(bundle, corpus, index_dir, progress=progress)
     else:
@@ -58,6 +114,7 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, target_fpr: float | None
     cache: dict[str, np.ndarray] = {}
     evaluations: dict[str, Evaluation] = {}
     comparison: dict[str, Any] = {}
+    current = bundle.bm25.get("normalization", "idf_upper_bound")
     for mode in lexical.NORMALIZATIONS:
         scorer.normalization = mode
         evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors=cache)
@@ -66,8 +123,7 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, target_fpr: float | None
         comparison[mode] = {"validation_hybrid_mrr": s["hybrid"]["mrr"]["value"],
                             "validation_hybrid_roc_auc": s["hybrid"]["roc_auc"]["value"],
                             "validation_hybrid_pr_auc": s["hybrid"]["pr_auc"]["value"]}
-    current = bundle.bm25.get("normalization", "idf_upper_bound")
-    if target_fpr is None:
+    if rule is None:
         chosen, why = current, "the bundle's (evaluate does not change it; calibrate compares and chooses)"
     else:
         chosen = max(lexical.NORMALIZATIONS, key=lambda m: (round(comparison[m]["validation_hybrid_mrr"], 4),
@@ -75,48 +131,86 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, target_fpr: float | None
         why = (f"best validation hybrid MRR ({comparison[chosen]['validation_hybrid_mrr']:.3f}; ROC-AUC breaks ties) "
                "among the normalisations that do not depend on the other results")
     evaluation = evaluations[chosen]
-    validation = evaluation.split("validation")
     test = evaluation.split("test")
 
-    threshold_info: dict[str, Any]
-    if target_fpr is not None:
-        if not validation:
-            raise InputDataError(f"{corpus.name}: the validation split has no queries to calibrate on")
-        scores, labels, _ = pair_arrays(validation, "hybrid")
-        threshold = threshold_for_fpr(scores, labels, target_fpr)
-        source = "calibrated"
+    recorded = bundle.manifest["threshold"]
+    rules_compared: list[dict[str, Any]] = []
+    if rule is not None:
+        chosen_threshold = choose_threshold(evaluation, rule)
+        threshold, source = chosen_threshold.value, "calibrated"
+        target = {"unit": rule.unit, "target": rule.target, "confidence": rule.confidence}
+        calibration: dict[str, Any] | None = {**asdict(chosen_threshold), "splits": list(rule.splits)}
+        calibrated_on = (f"{corpus.name} {' + '.join(rule.splits)} split{'s' if len(rule.splits) > 1 else ''} "
+                         f"({corpus.label_kind} labels)")
+        today = ThresholdRule(UNIT_PAIR, rule.target, 0.0, ("validation",))
+        candidates = [("before issue 12: pairs, point estimate, validation only", today)]
+        for unit in (UNIT_PAIR, UNIT_INCIDENT):
+            for confidence in sorted({0.0, rule.confidence}):
+                candidates.append((f"{'per incident' if unit == UNIT_INCIDENT else 'pairs'}, "
+                                   f"{'point estimate' if not confidence else f'{confidence:.0%} upper bound'}, "
+                                   f"{' + '.join(rule.splits)}", ThresholdRule(unit, rule.target, confidence,
+                                                                                rule.splits)))
+        seen: set[ThresholdRule] = set()
+        unique = [(n, r) for n, r in candidates if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
+        if test:
+            rules_compared = compare_rules(evaluation, unique, n_boot)
+            for row in rules_compared:
+                row["chosen"] = row["unit"] == rule.unit and row["confidence"] == rule.confidence and \
+                    row["calibration_splits"] == list(rule.splits)
     else:
         threshold, source = bundle.threshold, bundle.threshold_source
-    summaries = {split: summarise(evaluation.split(split), threshold, n_boot)
-                 for split in ("train", "validation", "test")}
-    val_at = at_threshold(*pair_arrays(validation, "hybrid")[:2], threshold) if validation else {}
-    test_hybrid = summaries["test"].get("hybrid", {}).get("at_threshold", {})
-    threshold_info = {
-        "value": threshold, "source": source,
-        "target_fpr": target_fpr if target_fpr is not None else bundle.manifest["threshold"].get("target_fpr"),
-        "calibrated_on": f"{corpus.name} validation split ({corpus.label_kind} labels)" if target_fpr is not None
-        else bundle.manifest["threshold"].get("calibrated_on"),
-        "validation": {"fpr": val_at.get("fpr", float("nan")), "recall": val_at.get("recall", float("nan"))},
-        "test": {"fpr": test_hybrid.get("fpr", float("nan")), "recall": test_hybrid.get("recall", float("nan")),
-                 "fpr_ci95": test_hybrid.get("fpr_ci95", (float("nan"), float("nan")))},
-    }
+        target = bundle.threshold_target
+        calibration, calibrated_on = recorded.get("calibration"), recorded.get("calibrated_on")
+    summaries = {split: summarise(evaluation.split(split), threshold, n_boot) for split in SPLITS}
+    per_incident = {split: incident_summary(evaluation.incident_split(split), threshold, n_boot) for split in SPLITS}
+    threshold_info = threshold_record(evaluation, threshold, source, target, calibration, calibrated_on, n_boot)
     headline_split = "test" if test else "validation"
     diff = paired_difference(evaluation.split(headline_split), "mrr", "hybrid", "dense", n_boot)
     report = {
         "corpus": corpus.name,
         "label_kind": corpus.label_kind,
         "notes": corpus.notes,
+        "units": UNITS_EXPLAINED,
         "bundle": {"model_version": bundle.model_version, "encoder_id": bundle.encoder_id,
                    "precision": bundle.manifest["encoder"].get("precision"),
                    "hybrid_weights": [bundle.dense_weight, bundle.bm25_weight], "bm25": bundle.bm25},
-        "protocol": {"description": "time-ordered; queries = incidents linked to an earlier one; candidates = all "
-                                    "incidents opened before the query; splits 60/20/20 by time",
+        "protocol": {"description": "time-ordered; every incident is a query, its candidates all incidents opened "
+                                    "before it; ranking and pair metrics over the incidents linked to an earlier "
+                                    "one; splits 60/20/20 by time",
                      "splits": counts(corpus), "queries": len(evaluation.queries),
+                     "incident_queries": {split: len(evaluation.incident_split(split)) for split in SPLITS},
+                     "k": list(INCIDENT_K),
                      "hard_negatives_per_method": 5, "random_negatives": 10, "bootstrap_resamples": n_boot},
         "bm25_normalization": {"chosen": chosen, "why": why, "comparison": comparison},
         "threshold": threshold_info,
+        "rules_compared": rules_compared,
+        "per_incident": per_incident,
         "splits": summaries,
         "hybrid_minus_dense_mrr": {"split": headline_split, **diff},
         "verdict": verdict(diff, "MRR", headline_split),
     }
     return report, evaluation, threshold
+
+
+def threshold_record(evaluation: Evaluation, value: float, source: str, target: dict[str, Any] | None,
+                     calibration: dict[str, Any] | None, calibrated_on: str | None,
+                     n_boot: int = 1000) -> dict[str, Any]:
+    """The bundle manifest's `threshold` entry: the value, what it targets, how it was chosen, and what it
+    reaches on the validation and test splits (pairs: fpr/recall; per incident at the service's default k:
+    false-alarm rate, hit rate, precision of the flag)."""
+    record: dict[str, Any] = {
+        "value": value, "source": source,
+        **({"unit": target["unit"], "target": target["target"], "confidence": target["confidence"]} if target
+           else {"unit": None, "target": None, "confidence": None}),
+        "target_fpr": target["target"] if target and target["unit"] == UNIT_PAIR else None,
+        "calibrated_on": calibrated_on, "calibration": calibration,
+    }
+    for split in ("validation", "test"):
+        reached = rule_outcome(evaluation, value, split, n_boot)
+        pairs = reached.get("pairs", {})
+        entry: dict[str, Any] = {"fpr": pairs.get("fpr", float("nan")), "recall": pairs.get("recall", float("nan"))}
+        if split == "test":
+            entry["fpr_ci95"] = pairs.get("fpr_ci95", (float("nan"), float("nan")))
+        entry.update(reached.get(f"top{DEFAULT_TOP_K}", {}))
+        record[split] = entry
+    return record

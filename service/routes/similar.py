@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from service.auth import require
 from service.engine import Engine
-from service.schemas import SimilarIncident, SimilarRequest, SimilarResponse, error_responses
+from service.schemas import SimilarIncident, SimilarRequest, SimilarResponse, ThresholdTarget, error_responses
 from service.settings import Scope
 
 router = APIRouter(tags=["similar"])
@@ -42,6 +42,7 @@ def similar(body: SimilarRequest, request: Request) -> SimilarResponse:
         ],
         threshold=answer.threshold,
         threshold_source=answer.threshold_source,
+        threshold_target=ThresholdTarget(**answer.threshold_target) if answer.threshold_target else None,
         model_version=answer.model_version,
         index_version=answer.index_version,
         truncated=answer.truncated,
