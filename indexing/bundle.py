@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexing.dense_text import DenseText
 from indexing.errors import BundleError
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,21 @@ class Bundle:
         enc = self.manifest["encoder"]
         parts = [files[enc["file"]]["sha256"], files[self.manifest["tokenizer"]["file"]]["sha256"],
                  str(enc["max_seq_length"]), str(enc.get("pooling")), str(enc.get("normalize"))]
+        if self.dense_text.mode != "full":  # what the encoder reads is part of what the vectors mean
+            parts.append(f"dense_text={self.dense_text.mode}")
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    @property
+    def dense_text(self) -> DenseText:
+        """Which text the encoder reads and how its vectors combine (indexing/dense_text.py); `full` when the
+        manifest names none."""
+        return DenseText((self.manifest.get("dense_text") or {}).get("mode", "full"))
+
+    def with_dense_text(self, mode: str, record: dict[str, Any] | None = None) -> Bundle:
+        """The same bundle read with another dense text mode (in memory: to evaluate it, or to write it)."""
+        manifest = json.loads(json.dumps(self.manifest))
+        manifest["dense_text"] = {"mode": DenseText(mode).mode, **(record or {})}
+        return Bundle(self.path, manifest)
 
     @property
     def encoder_path(self) -> Path:
@@ -66,7 +81,8 @@ class Bundle:
 
     @property
     def dim(self) -> int:
-        return int(self.manifest["encoder"]["dim"])
+        """Length of the stored and queried vector (the encoder's output length, doubled in `mean_cosine`)."""
+        return int(self.manifest["encoder"]["dim"]) * self.dense_text.dim_factor
 
     @property
     def max_seq_length(self) -> int:
@@ -159,6 +175,10 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         if needed not in files:
             raise BundleError(f"bundle {path}: {needed} is not listed among its checksummed files")
     check_parity_record(manifest)
+    try:
+        DenseText((manifest.get("dense_text") or {}).get("mode", "full"))
+    except ValueError as exc:
+        raise BundleError(f"bundle {path}: {exc}") from None
     unit = manifest["threshold"].get("unit")
     if unit is not None and unit not in THRESHOLD_UNITS:
         raise BundleError(f"bundle {path}: unknown threshold unit {unit!r} (known: {', '.join(THRESHOLD_UNITS)})")

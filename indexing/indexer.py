@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from indexing import lexical
 from indexing.bundle import Bundle
-from indexing.encoder import OnnxEncoder
+from indexing.dense_text import DenseText, TextEncoder
 from indexing.errors import IndexMismatchError
 from indexing.incidents import Incident
 from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta, IndexPoint
@@ -67,10 +67,11 @@ def bm25_encoder_for(meta: IndexMeta) -> lexical.BM25Encoder:
     return lexical.BM25Encoder(analyzer, lexical.BM25Params(k1=meta.k1, b=meta.b, avgdl=meta.avgdl))
 
 
-def build_points(incidents: Sequence[Incident], encoder: OnnxEncoder, bm25: lexical.BM25Encoder,
-                 batch_size: int = 32) -> tuple[list[IndexPoint], tuple[bool, ...]]:
-    """Points for `incidents`, and for each whether its text was cut at the model's max length."""
-    encoded = encoder.encode([i.text() for i in incidents], batch_size=batch_size)
+def build_points(incidents: Sequence[Incident], encoder: TextEncoder, bm25: lexical.BM25Encoder, *,
+                 dense_text: DenseText, batch_size: int = 32) -> tuple[list[IndexPoint], tuple[bool, ...]]:
+    """Points for `incidents` (dense vectors as the bundle's `dense_text` says), and for each whether its
+    text was cut at the model's max length."""
+    encoded = dense_text.embed(encoder, [(i.short_description, i.description) for i in incidents], batch_size)
     points = [
         IndexPoint(point_id=inc.point_id, dense=encoded.vectors[row],
                    sparse=bm25.document(inc.short_description, inc.description), payload=inc.payload())
@@ -79,7 +80,7 @@ def build_points(incidents: Sequence[Incident], encoder: OnnxEncoder, bm25: lexi
     return points, encoded.cut
 
 
-def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: OnnxEncoder, catalog: IndexCatalog,
+def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: TextEncoder, catalog: IndexCatalog,
                        batch_size: int = 64, progress: bool = True) -> tuple[IndexMeta, int]:
     """Upsert into the active index version; with none yet, build the first version and switch to it once
     complete. Returns the index metadata and the incident count."""
@@ -107,7 +108,7 @@ def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: O
     return meta, count
 
 
-def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore,
+def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: TextEncoder, store: IncidentStore,
                     batch_size: int = 64, progress: bool = True, index_version: str | None = None) -> IndexMeta:
     """Encode and upsert incidents. Point ids derive from the incident number: re-running is idempotent."""
     meta = open_or_create_index(store, bundle, incidents, index_version)
@@ -116,7 +117,7 @@ def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: Onnx
     with tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:
         for start in range(0, len(incidents), batch_size):
             batch = incidents[start : start + batch_size]
-            points, cut = build_points(batch, encoder, bm25, batch_size=batch_size)
+            points, cut = build_points(batch, encoder, bm25, dense_text=bundle.dense_text, batch_size=batch_size)
             truncated += sum(cut)
             store.upsert(points)
             bar.update(len(batch))

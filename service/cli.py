@@ -267,9 +267,14 @@ def calibrate(
         path = write_calibrated_bundle(
             bundle, settings.bundles_dir, report["threshold"], evaluation_summary,
             {"normalization": report["bm25_normalization"]["chosen"],
-             "normalization_why": report["bm25_normalization"]["why"]})
+             "normalization_why": report["bm25_normalization"]["why"]},
+            extra={"dense_text": report["dense_text"]})
     except IncidentSimError as exc:
         _fail(exc)
+    if report["dense_text"]["mode"] != bundle.dense_text.mode:
+        typer.secho(f"dense text mode changed to {report['dense_text']['mode']!r}: the new bundle's vectors differ, "
+                    "so it serves only after a re-index (publish it, then `incident-sim models activate`)",
+                    fg=typer.colors.YELLOW, err=True)
     _write(report, evaluation, threshold, out, f"calibration-{corpus.name}")
     from training.report import threshold_summary
 

@@ -28,9 +28,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SimilarQuery:
-    text: str
+    text: str  # what BM25 reads (and the full text the encoder reads)
     top_k: int = DEFAULT_TOP_K
     where: IncidentFilter | None = None
+    short_description: str | None = None  # the fields as sent: the bundle's dense text mode may read them apart
+    description: str | None = None
+    free_text: bool = False  # sent as `text`: no summary of its own
 
 
 @dataclass(frozen=True)
@@ -261,13 +264,15 @@ class Engine:
             fields={k: tuple(v) for k, v in (fields or {}).items() if v},
             opened_after=opened_after, opened_before=opened_before,
             exclude_ids=tuple(sorted({point_id_for(n) for n in exclude})))
-        return SimilarQuery(text=query, top_k=top_k, where=None if where.empty else where)
+        return SimilarQuery(text=query, top_k=top_k, where=None if where.empty else where,
+                            short_description=short_description, description=description, free_text=text is not None)
 
     def similar(self, query: SimilarQuery) -> SimilarAnswer:
         version = self.current  # one read: this request uses this model and this index to the end
         searcher = version.searcher()
         t0 = time.perf_counter()
-        vector, truncated = version.encoder.encode_one(query.text)
+        vector, truncated = version.bundle.dense_text.embed_one(
+            version.encoder, query.short_description, query.description, query.text if query.free_text else None)
         encode_s = time.perf_counter() - t0
         outcome = searcher.search(vector, query.text, query.top_k, query.where)
         return SimilarAnswer(
@@ -303,7 +308,8 @@ class Engine:
             existing = {s.point_id for s in current.store.fetch([i.point_id for i in incidents], with_vectors=False)}
             truncated: tuple[bool, ...] = ()
             for version in versions:
-                points, cut = build_points(incidents, version.encoder, version.searcher().bm25, batch_size=32)
+                points, cut = build_points(incidents, version.encoder, version.searcher().bm25,
+                                           dense_text=version.bundle.dense_text, batch_size=32)
                 version.store.upsert(points)
                 truncated = truncated or cut
         return [WriteOutcome(i.number, i.point_id not in existing, cut) for i, cut in zip(incidents, truncated,

@@ -181,7 +181,8 @@ class ModelSwitcher:
                     page, offset = source.store.scroll(offset, self.page_size)
                     incidents = [Incident.model_validate(s.payload) for s in page]
                     if incidents:
-                        points, _ = build_points(incidents, encoder, bm25, batch_size=32)
+                        points, _ = build_points(incidents, encoder, bm25, dense_text=bundle.dense_text,
+                                                 batch_size=32)
                         store.upsert(points)
                 status.done += len(page)
                 self._set_progress(status.done / max(status.total, 1))
@@ -257,8 +258,10 @@ class ModelSwitcher:
         searcher = target.searcher()
         found = 0
         for s in sample:
-            text = Incident.model_validate(s.payload).text()
-            vector, _ = target.encoder.encode_one(text)
+            incident = Incident.model_validate(s.payload)
+            text = incident.text()
+            vector, _ = target.bundle.dense_text.embed_one(target.encoder, incident.short_description,
+                                                           incident.description)
             top = searcher.search(vector, text, 5).results
             found += any(r.point_id == s.point_id for r in top)
         return found / len(sample)

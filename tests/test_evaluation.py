@@ -169,6 +169,10 @@ def test_calibrate_end_to_end_writes_report_and_plots(minilm_bundle: Bundle, tmp
     assert report["bm25_normalization"]["chosen"] in report["bm25_normalization"]["comparison"]
     assert set(report["splits"]) == set(report["per_incident"]) == {"train", "validation", "test"}
     assert report["verdict"].startswith("hybrid - dense MRR on the test split")
+    dense_text = report["dense_text"]
+    assert set(dense_text["comparison"]) == {"full", "summary", "mean_vector", "mean_cosine"}
+    if dense_text["mode"] != "full":  # another mode ships only when the paired validation CI says so
+        assert dense_text["comparison"][dense_text["mode"]]["validation_mrr_minus_current"]["ci95"][0] > 0
     rows = {r["rule"]: r for r in report["rules_compared"]}
     assert sum(r["chosen"] for r in rows.values()) == 1
     today = rows["before issue 12: pairs, point estimate, validation only"]

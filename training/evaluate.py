@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from indexing import lexical
 from indexing.bundle import Bundle
+from indexing.dense_text import DenseText, TextEncoder
 from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
 from indexing.incidents import Incident
@@ -182,10 +183,13 @@ def split_of(position: int, boundaries: tuple[int, int]) -> str:
     return "validation" if position < boundaries[1] else "test"
 
 
-def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: OnnxEncoder, hard_negatives: int = 5,
+def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: TextEncoder, hard_negatives: int = 5,
                     random_negatives: int = 10, seed: int = 0, progress: bool = True,
-                    query_vectors: dict[str, np.ndarray] | None = None) -> Evaluation:
-    """Run the time-ordered protocol with every incident as a query (scorer rows = corpus order)."""
+                    query_vectors: dict[str, np.ndarray] | None = None,
+                    dense_text: DenseText | None = None) -> Evaluation:
+    """Run the time-ordered protocol with every incident as a query (scorer rows = corpus order). Queries are
+    embedded with `dense_text` (the bundle's mode; default `full`), as the service does."""
+    dense_text = dense_text or DenseText()
     incidents = corpus.incidents
     linked = corpus.linked()
     opened = [i.opened_at for i in incidents]
@@ -207,7 +211,8 @@ def evaluate_corpus(corpus: LabelledCorpus, scorer: OfflineScorer, encoder: Onnx
         if query_vectors is not None and inc.number in query_vectors:
             vector = query_vectors[inc.number]
         else:
-            vector, _ = encoder.encode_one(inc.text())  # one at a time, exactly as /similar encodes
+            # one at a time, exactly as /similar encodes (the bundle's dense text mode)
+            vector, _ = dense_text.embed_one(encoder, inc.short_description, inc.description)
             if query_vectors is not None:
                 query_vectors[inc.number] = vector
         scores = scorer.score(vector, inc.text())
@@ -366,10 +371,12 @@ def counts(corpus: LabelledCorpus) -> dict[str, int]:
 
 
 def build_scorer(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path, normalization: str | None = None,
-                 progress: bool = True) -> tuple[OfflineScorer, OnnxEncoder]:
+                 progress: bool = True, encoder: TextEncoder | None = None) -> tuple[OfflineScorer, TextEncoder]:
     """Index the corpus with the product's indexer into a fresh Qdrant Edge index at `index_dir`
-    and read the vectors back: the evaluation scores what the service would serve."""
-    encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length)
+    and read the vectors back: the evaluation scores what the service would serve. `encoder`: the bundle's
+    encoder when the caller already has one (e.g. a MemoEncoder shared by several dense text modes)."""
+    if encoder is None:
+        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length)
     store = EdgeStore(index_dir)
     try:
         meta = store.meta()

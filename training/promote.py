@@ -64,7 +64,7 @@ def corpus_digest(corpus: LabelledCorpus) -> str:
 
 def evaluate_bundle(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path, progress: bool = True) -> Evaluation:
     scorer, encoder = build_scorer(bundle, corpus, index_dir, progress=progress)
-    return evaluate_corpus(corpus, scorer, encoder, progress=progress)
+    return evaluate_corpus(corpus, scorer, encoder, progress=progress, dense_text=bundle.dense_text)
 
 
 def paired(baseline: list[QueryResult], candidate: list[QueryResult], method: str, metric: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import numpy as np
 
 from indexing import lexical
 from indexing.bundle import Bundle
+from indexing.dense_text import DENSE_TEXT_MODES, MemoEncoder, TextEncoder
+from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
 from indexing.incidents import Incident, load_incidents
 from indexing.search import DEFAULT_TOP_K
@@ -23,13 +26,14 @@ from training.evaluate import (
     INCIDENT_K,
     SPLITS,
     Evaluation,
+    OfflineScorer,
     build_scorer,
     counts,
     evaluate_corpus,
     incident_summary,
     summarise,
 )
-from training.report import paired_difference, verdict
+from training.report import mean_with_ci, paired_difference, verdict
 
 logger = logging.getLogger(__name__)
 
@@ -100,24 +104,77 @@ def compare_rules(evaluation: Evaluation, rules: list[tuple[str, ThresholdRule]]
     return rows
 
 
-def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | None = None, n_boot: int = 1000,
-                index_dir: Path | None = None, progress: bool = True) -> tuple[dict[str, Any], Evaluation, float]:
-    """Evaluate the bundle on the corpus. With a `rule`, also choose the BM25 normalisation on validation and
-    calibrate the threshold by the rule (compared with the other rules on the test split). Returns the report,
-    the evaluation under the chosen normalisation, and the threshold. `index_dir`: where to keep the
-    evaluation index (default: a temporary directory)."""
+def _scorer(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path | None, encoder: TextEncoder,
+            normalization: str | None = None, progress: bool = True) -> OfflineScorer:
     if index_dir is not None:
-        scorer, encoder = build_scorer(bundle, corpus, index_dir, progress=progress)
+        return build_scorer(bundle, corpus, index_dir, normalization, progress=progress, encoder=encoder)[0]
+    with tempfile.TemporaryDirectory(prefix="incident-sim-eval-") as tmp:
+        return build_scorer(bundle, corpus, Path(tmp) / "index", normalization, progress=progress, encoder=encoder)[0]
+
+
+def choose_dense_text(bundle: Bundle, corpus: LabelledCorpus, evaluation: Evaluation, encoder: TextEncoder,
+                      normalization: str, index_dir: Path | None, modes: Sequence[str], n_boot: int = 1000,
+                      progress: bool = True) -> tuple[dict[str, Any], Evaluation]:
+    """Evaluate each dense text mode with the product's indexer and searcher formulas, and keep the bundle's
+    unless another one's validation hybrid MRR beats it with the paired 95 % interval above 0 (the best such
+    by mean). Returns the comparison record and the evaluation under the chosen mode."""
+    current = bundle.dense_text.mode
+    evaluations = {current: evaluation}
+    for mode in modes:
+        if mode in evaluations:
+            continue
+        variant = bundle.with_dense_text(mode)
+        variant_dir = (index_dir.with_name(evaluation_index_dir(Path("."), corpus, variant).name)
+                       if index_dir is not None else None)
+        logger.info("dense text: evaluating mode %s", mode)
+        scorer = _scorer(variant, corpus, variant_dir, encoder, normalization, progress)
+        evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors={},
+                                            dense_text=variant.dense_text)
+    base_val = evaluation.split("validation")
+    comparison: dict[str, Any] = {}
+    for mode, ev in evaluations.items():
+        val, test = ev.split("validation"), ev.split("test")
+        row: dict[str, Any] = {
+            "validation_hybrid_mrr": float(np.mean([q.metrics["hybrid"]["mrr"] for q in val])) if val else None,
+            "test_hybrid_mrr (reported, not used to choose)":
+                float(np.mean([q.metrics["hybrid"]["mrr"] for q in test])) if test else None}
+        if mode != current and val:
+            row["validation_mrr_minus_current"] = mean_with_ci(np.array(
+                [c.metrics["hybrid"]["mrr"] - b.metrics["hybrid"]["mrr"] for b, c in zip(base_val, val, strict=True)]),
+                n_boot)
+        comparison[mode] = row
+    winners = [m for m, row in comparison.items()
+               if "validation_mrr_minus_current" in row and row["validation_mrr_minus_current"]["ci95"][0] > 0]
+    chosen = max(winners, key=lambda m: comparison[m]["validation_mrr_minus_current"]["value"]) if winners else current
+    if chosen == current:
+        why = (f"kept '{current}': no other mode's validation hybrid MRR beats it with the paired 95% interval above 0 "
+               f"({len(base_val)} validation queries)")
     else:
-        with tempfile.TemporaryDirectory(prefix="incident-sim-eval-") as tmp:
-            scorer, encoder = build_scorer(bundle, corpus, Path(tmp) / "index", progress=progress)
+        diff = comparison[chosen]["validation_mrr_minus_current"]
+        why = (f"'{chosen}' beats '{current}' on validation hybrid MRR by {diff['value']:+.3f} "
+               f"(paired 95% CI {diff['ci95'][0]:+.3f} .. {diff['ci95'][1]:+.3f}, {len(base_val)} queries)")
+    logger.info("dense text: %s", why)
+    record = {"mode": chosen, "previous": current, "why": why, "corpus": corpus.name, "comparison": comparison}
+    return record, evaluations[chosen]
+
+
+def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | None = None, n_boot: int = 1000,
+                index_dir: Path | None = None, progress: bool = True,
+                dense_text_modes: Sequence[str] = DENSE_TEXT_MODES) -> tuple[dict[str, Any], Evaluation, float]:
+    """Evaluate the bundle on the corpus. With a `rule`, also choose the BM25 normalisation and the dense text
+    mode on validation and calibrate the threshold by the rule (compared with the other rules on the test
+    split). Returns the report, the evaluation under the chosen normalisation and mode, and the threshold.
+    `index_dir`: where to keep the evaluation index (default: a temporary directory)."""
+    encoder = MemoEncoder(OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length))
+    scorer = _scorer(bundle, corpus, index_dir, encoder, progress=progress)
     cache: dict[str, np.ndarray] = {}
     evaluations: dict[str, Evaluation] = {}
     comparison: dict[str, Any] = {}
     current = bundle.bm25.get("normalization", "idf_upper_bound")
     for mode in lexical.NORMALIZATIONS:
         scorer.normalization = mode
-        evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors=cache)
+        evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors=cache,
+                                            dense_text=bundle.dense_text)
         val = evaluations[mode].split("validation") or evaluations[mode].split("train")
         s = summarise(val, None, n_boot=200)
         comparison[mode] = {"validation_hybrid_mrr": s["hybrid"]["mrr"]["value"],
@@ -131,6 +188,11 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
         why = (f"best validation hybrid MRR ({comparison[chosen]['validation_hybrid_mrr']:.3f}; ROC-AUC breaks ties) "
                "among the normalisations that do not depend on the other results")
     evaluation = evaluations[chosen]
+    dense_text: dict[str, Any] = {"mode": bundle.dense_text.mode,
+                                  "why": "the bundle's (calibrate compares and chooses)"}
+    if rule is not None and len(dense_text_modes) > 1:
+        dense_text, evaluation = choose_dense_text(bundle, corpus, evaluation, encoder, chosen, index_dir,
+                                                   dense_text_modes, n_boot, progress)
     test = evaluation.split("test")
 
     recorded = bundle.manifest["threshold"]
@@ -182,6 +244,7 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
                      "k": list(INCIDENT_K),
                      "hard_negatives_per_method": 5, "random_negatives": 10, "bootstrap_resamples": n_boot},
         "bm25_normalization": {"chosen": chosen, "why": why, "comparison": comparison},
+        "dense_text": dense_text,
         "threshold": threshold_info,
         "rules_compared": rules_compared,
         "per_incident": per_incident,

@@ -94,7 +94,23 @@ def markdown(report: dict[str, Any]) -> str:
               f"- asked as new incidents (with at least one earlier incident): {p.get('incident_queries')}; "
               f"with an earlier duplicate (ranking and pair metrics): {p['queries']}",
               f"- BM25 normalization: **{report['bm25_normalization']['chosen']}** "
-              f"({report['bm25_normalization']['why']})", ""]
+              f"({report['bm25_normalization']['why']})"]
+    dense_text = report.get("dense_text") or {}
+    if dense_text:
+        lines.append(f"- dense text: **{dense_text['mode']}** ({dense_text['why']})")
+    lines.append("")
+    if dense_text.get("comparison"):
+        lines += ["## Dense text modes (chosen on validation)", "",
+                  "| mode | validation hybrid MRR | minus current, paired 95% CI | test hybrid MRR (not used) |",
+                  "|---|---|---|---|"]
+        for mode, row in dense_text["comparison"].items():
+            diff = row.get("validation_mrr_minus_current")
+            diff_text = f"{diff['value']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else "-"
+            val = row.get("validation_hybrid_mrr")
+            test = row.get("test_hybrid_mrr (reported, not used to choose)")
+            lines.append(f"| {mode} | {'-' if val is None else f'{val:.3f}'} | {diff_text} | "
+                         f"{'-' if test is None else f'{test:.3f}'} |")
+        lines.append("")
     if report.get("units"):
         lines += ["## What each unit measures", ""] + [f"- {u}" for u in report["units"]] + [""]
     if report.get("threshold"):
