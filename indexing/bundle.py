@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from indexing.dense_text import DenseText
-from indexing.errors import BundleError
+from indexing.errors import BundleError, InvalidVersionError
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +176,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         if needed not in files:
             raise BundleError(f"bundle {path}: {needed} is not listed among its checksummed files")
     check_parity_record(manifest)
-    try:
-        DenseText((manifest.get("dense_text") or {}).get("mode", "full"))
-    except ValueError as exc:
-        raise BundleError(f"bundle {path}: {exc}") from None
+    check_scoring(manifest, path)
     unit = manifest["threshold"].get("unit")
     if unit is not None and unit not in THRESHOLD_UNITS:
         raise BundleError(f"bundle {path}: unknown threshold unit {unit!r} (known: {', '.join(THRESHOLD_UNITS)})")
@@ -190,6 +188,34 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
         logger.warning("bundle %s was written with --force: it did NOT pass the promotion gate (%s)",
                        bundle.model_version, gate.get("reason", "no reason recorded"))
     return bundle
+
+
+def check_scoring(manifest: dict[str, Any], path: Path) -> None:
+    """Refuse at load what would fail every query later: the hybrid weights, BM25 parameters, analyzer,
+    normalisation and dense text mode must be ones this code serves."""
+    from indexing import lexical
+
+    def number(dotted: str) -> float:
+        value = _require(manifest, dotted)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise BundleError(f"bundle {path}: {dotted} must be a number, not {value!r}")
+        return float(value)
+
+    weights = number("hybrid.dense_weight"), number("hybrid.bm25_weight")
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise BundleError(f"bundle {path}: hybrid weights {weights} must be >= 0 with a positive sum")
+    if number("bm25.k1") <= 0 or not 0.0 <= number("bm25.b") <= 1.0:
+        raise BundleError(f"bundle {path}: BM25 needs k1 > 0 and 0 <= b <= 1")
+    normalization = manifest["bm25"].get("normalization", "idf_upper_bound")
+    if normalization not in lexical.NORMALIZATIONS:
+        raise BundleError(f"bundle {path}: unknown BM25 normalization {normalization!r} "
+                          f"(known: {', '.join(lexical.NORMALIZATIONS)})")
+    try:
+        lexical.Analyzer.from_name(str(manifest["bm25"]["analyzer"]))
+        DenseText((manifest.get("dense_text") or {}).get("mode", "full"))
+    except ValueError as exc:
+        raise BundleError(f"bundle {path}: {exc}") from None
+    number("threshold.value")
 
 
 def check_parity_record(manifest: dict[str, Any]) -> None:
@@ -211,12 +237,27 @@ def check_parity_record(manifest: dict[str, Any]) -> None:
         raise BundleError(f"bundle ships an INT8 encoder whose retrieval parity fails: {retrieval.get('summary')}")
 
 
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,199}$")
+
+
+def check_version_name(version: str) -> str:
+    """A bundle/index version name must be one plain path component: letters, digits and . _ + @ -, not
+    starting with a dot (staging directories do), no '..', no separators. Raises InvalidVersionError."""
+    if not isinstance(version, str) or not VERSION_PATTERN.match(version) or ".." in version:
+        raise InvalidVersionError(f"{str(version)[:80]!r} is not a valid version name: use letters, digits and "
+                                  ". _ + @ - (no path separators, no leading dot)")
+    return version
+
+
 def find_latest_bundle(bundles_dir: Path) -> Path | None:
-    """The most recently created bundle under a directory (by manifest `created_at`)."""
+    """The most recently created bundle under a directory (by manifest `created_at`). Staging directories
+    (a copy or a write cut short) and anything not named like a version are never candidates."""
     if not bundles_dir.is_dir():
         return None
     candidates = []
     for child in bundles_dir.iterdir():
+        if not VERSION_PATTERN.match(child.name) or ".." in child.name or not child.is_dir():
+            continue
         manifest = child / MANIFEST
         if manifest.is_file():
             try:

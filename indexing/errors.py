@@ -15,12 +15,24 @@ class UnknownBundleError(BundleError):
     """No bundle of this version in the registry."""
 
 
+class InvalidVersionError(BundleError):
+    """A bundle or index version name that is not a plain, safe name inside the registry."""
+
+
 class InputDataError(IncidentSimError):
     """An incident file (CSV/JSON export) is malformed; the message names row and field."""
 
 
 class StoreUnavailableError(IncidentSimError):
     """The incident store (Qdrant Edge shard or Qdrant server) cannot be reached."""
+
+
+class IndexMissingError(StoreUnavailableError):
+    """No index version exists yet (nothing indexed)."""
+
+
+class IndexLockedError(StoreUnavailableError):
+    """The embedded index is held by another process (Qdrant Edge allows one)."""
 
 
 class IndexMismatchError(IncidentSimError):

@@ -5,14 +5,13 @@
 
 Publishing validates a bundle (checksums, INT8 parity, a calibrated threshold) before it is copied in
 (staging directory + rename, so a half-copied bundle is never visible). The pointer is replaced
-atomically (write + os.replace). Without a pointer the newest bundle is the active one (the layout
+atomically and durably (indexing/atomic.py). Without a pointer the newest bundle is the active one (the layout
 before the registry existed)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from indexing.bundle import MANIFEST, Bundle, find_latest_bundle, load_bundle
-from indexing.errors import BundleError, UnknownBundleError
+from indexing.atomic import atomic_write_json, publish_directory
+from indexing.bundle import MANIFEST, Bundle, check_version_name, find_latest_bundle, load_bundle
+from indexing.errors import BundleError, InvalidVersionError, UnknownBundleError
 
 logger = logging.getLogger(__name__)
 
 POINTER = "ACTIVE.json"
+POINTER_BACKUP = "ACTIVE.json.bak"
 HISTORY_KEPT = 10
 
 
@@ -44,18 +45,35 @@ class BundleRegistry:
 
     # -- reading ---------------------------------------------------------------------------
     def path_of(self, version: str) -> Path:
-        path = self.root / version
+        """The registry directory of `version`; the name must be a safe version name that resolves inside the
+        registry (InvalidVersionError), and the bundle must be there (UnknownBundleError)."""
+        path = self.root / check_version_name(version)
+        if path.resolve().parent != self.root.resolve():
+            raise InvalidVersionError(f"{version!r} does not resolve inside the registry {self.root}")
         if not (path / MANIFEST).is_file():
             raise UnknownBundleError(f"no bundle {version!r} in the registry {self.root}")
         return path
 
     def _pointer(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.root / POINTER).read_text())
-        except FileNotFoundError:
-            return {}
-        except json.JSONDecodeError as exc:
-            raise BundleError(f"registry pointer {self.root / POINTER} is corrupt: {exc}") from None
+        """The pointer, or its backup when it is unreadable (written just before it, with the same content),
+        or {} (the newest bundle) when both are: a corrupt pointer never stops the service."""
+        for name in (POINTER, POINTER_BACKUP):
+            try:
+                data = json.loads((self.root / name).read_text())
+                if not isinstance(data, dict) or (data.get("active") and not isinstance(data["active"], str)):
+                    raise ValueError("not a pointer object")
+            except FileNotFoundError:
+                if name == POINTER:
+                    return {}
+                continue
+            except (ValueError, UnicodeDecodeError) as exc:
+                logger.error("registry pointer %s is unreadable (%s); trying the next good copy", self.root / name, exc)
+                continue
+            if name != POINTER:
+                logger.error("serving the last good registry pointer from %s", self.root / name)
+            return data
+        logger.error("no readable registry pointer in %s: the newest bundle serves", self.root)
+        return {}
 
     def active_version(self) -> str | None:
         active = self._pointer().get("active")
@@ -73,7 +91,7 @@ class BundleRegistry:
         out = []
         for child in sorted(self.root.iterdir()) if self.root.is_dir() else []:
             manifest = child / MANIFEST
-            if child.name.startswith(".") or not manifest.is_file():
+            if child.name.startswith(".") or child.name == POINTER_BACKUP or not manifest.is_file():
                 continue
             try:
                 m = json.loads(manifest.read_text())
@@ -90,6 +108,7 @@ class BundleRegistry:
         that fails its checksums or parity record, an uncalibrated threshold (unless allowed), and a
         version that is already there."""
         bundle = load_bundle(source)  # checksums + parity, raises BundleError
+        check_version_name(bundle.model_version)  # the manifest names the registry directory: never trust a path
         if bundle.threshold_source != "calibrated" and not allow_uncalibrated:
             raise BundleError(f"bundle {bundle.model_version} has an uncalibrated threshold "
                               f"({bundle.threshold_source}); run `incident-sim calibrate` first, or pass "
@@ -106,7 +125,7 @@ class BundleRegistry:
         try:
             shutil.copytree(source, staging / "b")
             copied = load_bundle(staging / "b")  # verify the copy too
-            os.replace(staging / "b", target)
+            publish_directory(staging / "b", target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         logger.info("published bundle %s into %s", copied.model_version, self.root)
@@ -120,10 +139,19 @@ class BundleRegistry:
         if previous and previous != version:
             history.insert(0, previous)
         data = {"active": version, "history": history[:HISTORY_KEPT], "updated_at": datetime.now(UTC).isoformat()}
-        tmp = self.root / (POINTER + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, self.root / POINTER)
+        atomic_write_json(self.root / POINTER_BACKUP, data)  # the last good copy, should the pointer be damaged
+        atomic_write_json(self.root / POINTER, data)
         logger.info("registry: active bundle is now %s (was %s)", version, previous)
+
+    def clean_staging(self) -> list[str]:
+        """Remove what a publish or a bundle write cut short left behind (`.publish-*`, `.staging-*`): such a
+        directory is never a bundle, but it takes disk and confuses a person reading the registry."""
+        removed = []
+        for child in self.root.iterdir() if self.root.is_dir() else []:
+            if child.is_dir() and child.name.startswith((".publish-", ".staging-")):
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child.name)
+        return removed
 
     def previous_version(self) -> str | None:
         for version in self._pointer().get("history", []):

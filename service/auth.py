@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Annotated
@@ -50,6 +51,15 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class KeyRing:
     def __init__(self, keys: list[ApiKey], dev_mode: bool = False) -> None:
         if not keys and not dev_mode:
@@ -72,6 +82,10 @@ class KeyRing:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
+        if settings.dev_mode and not settings.api_keys and not is_loopback(settings.host):
+            raise AuthConfigError(f"dev mode with no API keys gives every caller admin rights, so it only binds a "
+                                  f"loopback address; {settings.host!r} is not one. Bind 127.0.0.1 (or ::1), or set "
+                                  "INCIDENT_SIM_API_KEYS")
         return cls(settings.api_keys, settings.dev_mode)
 
     def identify(self, presented: str | None) -> Caller:

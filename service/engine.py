@@ -14,7 +14,14 @@ from typing import Any
 
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
-from indexing.errors import BundleError, IncidentNotFoundError, StoreUnavailableError
+from indexing.errors import (
+    BundleError,
+    IncidentNotFoundError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    StoreUnavailableError,
+)
 from indexing.incidents import Incident, incident_text, point_id_for
 from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
 from indexing.registry import BundleRegistry
@@ -41,6 +48,15 @@ class WriteOutcome:
     number: str
     created: bool  # False: an existing incident was replaced
     truncated: bool
+    model_version: str  # the serving version the write went to (model and index belong together)
+    index_version: str
+
+
+@dataclass(frozen=True)
+class StoredCopy:
+    payload: dict[str, Any]
+    model_version: str
+    index_version: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,21 @@ class SimilarAnswer:
 
     def is_similar(self, result: ScoredIncident) -> bool:
         return result.score >= self.threshold
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    code: str  # ready | index_missing | index_locked | index_mismatch | store_unavailable | internal
+    message: str
+
+
+_NOT_READY: list[tuple[type[Exception], str, str]] = [
+    (IndexLockedError, "index_locked", "the index is held by another process"),
+    (IndexMismatchError, "index_mismatch", "the index was built by another model than the one loaded"),
+    (IndexMissingError, "index_missing", "the incident index does not exist yet: index incidents first"),
+    (StoreUnavailableError, "store_unavailable", "the incident store is unreachable or failing"),
+]
 
 
 def resolve_bundle_path(settings: Settings, index_meta: IndexMeta | None = None) -> Path:
@@ -127,7 +158,7 @@ class ServingVersion:
                 if self._searcher is None:
                     meta = self.store.meta()
                     if meta is None:
-                        raise StoreUnavailableError("the incident index does not exist yet; run `incident-sim index`")
+                        raise IndexMissingError("the incident index does not exist yet; run `incident-sim index`")
                     check_index_matches(meta, self.bundle)
                     self._meta = meta
                     self._searcher = HybridSearcher(self.store, bm25_encoder_for(meta), self.bundle.dense_weight,
@@ -169,6 +200,7 @@ class Engine:
         self.rebuild_target: ServingVersion | None = None
         self.write_lock = threading.RLock()  # orders incident writes against re-index pages and the switch
         self.retired: list[ServingVersion] = []
+        self._last_not_ready: tuple[str, str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
@@ -185,13 +217,16 @@ class Engine:
                 logger.warning("removed index version %s: its rebuild never finished", name)
             index_name = catalog.active()
             if index_name is None:
-                store = _UnavailableStore("the incident index does not exist yet; run `incident-sim index`")
+                store = _UnavailableStore("the incident index does not exist yet; run `incident-sim index`",
+                                          IndexMissingError)
             else:
                 store = catalog.open(index_name)
                 meta = store.meta()
         except StoreUnavailableError as exc:
             logger.error("store unavailable at start-up: %s", exc)
             store = _UnavailableStore(str(exc))
+        for name in BundleRegistry(settings.bundles_dir).clean_staging():
+            logger.warning("removed %s from the bundle registry: a bundle write or publish never finished", name)
         bundle = load_bundle(resolve_bundle_path(settings, meta))
         encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
                               intra_op_threads=settings.encoder_threads)
@@ -227,13 +262,21 @@ class Engine:
     def reset_searcher(self, candidate_k: int | None = None) -> None:
         self.current.reset_searcher(candidate_k)
 
-    def readiness(self) -> tuple[bool, str]:
+    def readiness(self) -> Readiness:
+        """Ready or not, with a reason code and a short message free of paths and URLs (the probe is open);
+        the detail goes to the log, once per change of reason."""
         try:
             self.store.ping()
             self.searcher()
         except Exception as exc:  # readiness never raises: any failure means not ready
-            return False, str(exc)
-        return True, "ready"
+            code, message = next(((c, m) for kind, c, m in _NOT_READY if isinstance(exc, kind)),
+                                 ("internal", "the engine failed its readiness check; see the service log"))
+            if self._last_not_ready != (code, str(exc)):
+                logger.error("not ready (%s): %s", code, exc)
+                self._last_not_ready = (code, str(exc))
+            return Readiness(False, code, message)
+        self._last_not_ready = None
+        return Readiness(True, "ready", "bundle loaded, index reachable")
 
     def swap(self, target: ServingVersion) -> ServingVersion:
         """Make `target` current (call with write_lock held); returns the version it replaced."""
@@ -312,16 +355,17 @@ class Engine:
                                            dense_text=version.bundle.dense_text, batch_size=32)
                 version.store.upsert(points)
                 truncated = truncated or cut
-        return [WriteOutcome(i.number, i.point_id not in existing, cut) for i, cut in zip(incidents, truncated,
-                                                                                            strict=True)]
+        model, index = current.bundle.model_version, str(current.index_version)
+        return [WriteOutcome(i.number, i.point_id not in existing, cut, model, index)
+                for i, cut in zip(incidents, truncated, strict=True)]
 
-    def get_incident(self, number: str) -> dict[str, Any]:
-        version = self.current
+    def get_incident(self, number: str) -> StoredCopy:
+        version = self.current  # one read: the copy, its model and its index come from one version
         version.searcher()
         found = version.store.fetch([point_id_for(number)], with_vectors=False)
         if not found:
             raise IncidentNotFoundError(f"no incident {number} in index {version.index_version}")
-        return found[0].payload
+        return StoredCopy(found[0].payload, version.bundle.model_version, str(version.index_version))
 
     def delete_incident(self, number: str) -> None:
         with self.write_lock:
@@ -352,11 +396,12 @@ class _UnavailableStore(IncidentStore):
 
     name = "unavailable"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, error: type[StoreUnavailableError] = StoreUnavailableError) -> None:
         self.reason = reason
+        self.error = error
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise StoreUnavailableError(self.reason)
+        raise self.error(self.reason)
 
     create_index = meta = upsert = delete = count = doc_freqs = search_dense = search_sparse = fetch = ping = _fail
     scroll = _fail

@@ -26,14 +26,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from indexing import lexical
+from indexing import failpoints, lexical
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import BundleError, IncidentSimError, SwapInProgressError, SwapRefusedError
 from indexing.incidents import Incident
 from indexing.indexer import build_points, new_index_version
 from indexing.registry import BundleRegistry
-from indexing.store.base import IndexCatalog, IndexMeta
+from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta
 from service.engine import Engine, ServingVersion
 from service.metrics import Metrics
 
@@ -52,6 +52,7 @@ class RebuildStatus:
     finished_at: str | None = None
     swap_seconds: float | None = None
     self_retrieval: float | None = None
+    replayed: int | None = None  # rollback: writes the version rolled back to had missed, replayed into it
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +117,7 @@ class ModelSwitcher:
             current = self.engine.current
             candidates = [n for n, complete in self.catalog.versions().items()
                           if complete and n != current.index_name]
-            for name in sorted(candidates, reverse=True):
+            for name in self.catalog.by_age(candidates):
                 kept = next((v for v in self.engine.retired if v.index_name == name), None)
                 if kept is not None:  # still loaded: the rollback is a pointer move
                     return self._switch_back(kept, current)
@@ -139,18 +140,66 @@ class ModelSwitcher:
         assert target.index_name is not None
         t0 = time.perf_counter()
         with self.engine.write_lock:
-            self.catalog.switch(target.index_name)
-            self.registry.set_active(target.bundle.model_version)
-            self.engine.swap(target)
+            replayed = self._catch_up(target, current)
+            self._commit(target)
             if target in self.engine.retired:
                 self.engine.retired.remove(target)
+        logger.info("rollback replayed %d incident writes the kept version had missed", replayed)
         self._status = RebuildStatus(state="rolled_back", model_version=target.bundle.model_version,
                                      index_version=target.index_version,
-                                     previous_model_version=current.bundle.model_version,
+                                     previous_model_version=current.bundle.model_version, replayed=replayed,
                                      finished_at=datetime.now(UTC).isoformat(), swap_seconds=time.perf_counter() - t0)
         self._observe_swap("rollback", self._status.swap_seconds or 0.0)
         logger.info("rolled back to model %s, index %s", target.bundle.model_version, target.index_name)
         return self._status
+
+    def _commit(self, target: ServingVersion) -> None:
+        """Make `target` serve, on disk and in the process (call with the write lock held). The registry pointer
+        moves first (a failure there changes nothing); the index pointer is the commit point (a failure
+        there puts the registry pointer back); once it has moved the engine swaps, so the process never
+        serves one version while the disk names another, and writes made from now on go where a restart
+        will look."""
+        assert target.index_name is not None
+        before = self.registry.active_version()
+        self.registry.set_active(target.bundle.model_version)
+        failpoints.pause("switch.between_pointers")
+        try:
+            self.catalog.switch(target.index_name)
+        except BaseException:
+            if before is not None:
+                try:
+                    self.registry.set_active(before)
+                except Exception:  # the index pointer decides what serves at the next start (resolve_bundle_path)
+                    logger.exception("could not put the registry pointer back to %s", before)
+            raise
+        self.engine.swap(target)
+
+    def _catch_up(self, target: ServingVersion, source: ServingVersion) -> int:
+        """Bring `target`, a version about to serve again, up to date with `source`, which received every
+        acknowledged write: incidents it lacks or holds in another state are re-embedded with its own bundle,
+        incidents `source` no longer has are deleted. Call with the write lock held. Returns the writes
+        replayed."""
+        def everything(store: IncidentStore) -> dict[str, dict[str, Any]]:
+            out: dict[str, dict[str, Any]] = {}
+            offset: str | None = None
+            while True:
+                page, offset = store.scroll(offset, 512)
+                out.update((x.point_id, x.payload) for x in page)
+                if offset is None:
+                    return out
+
+        want, have = everything(source.store), everything(target.store)
+        stale = [Incident.model_validate(payload) for pid, payload in want.items() if have.get(pid) != payload]
+        gone = [pid for pid in have if pid not in want]
+        bm25 = target.searcher().bm25
+        failpoints.pause("rollback.catch_up")
+        for start in range(0, len(stale), 64):
+            points, _ = build_points(stale[start : start + 64], target.encoder, bm25,
+                                     dense_text=target.bundle.dense_text, batch_size=32)
+            target.store.upsert(points)
+        if gone:
+            target.store.delete(gone)
+        return len(stale) + len(gone)
 
     # -- the rebuild ---------------------------------------------------------------------------
     def _run(self, bundle: Bundle) -> None:
@@ -177,13 +226,18 @@ class ModelSwitcher:
                         source.index_version, status.total)
             offset: str | None = None
             while True:
-                with self.engine.write_lock:  # a page is copied atomically with respect to incident writes
-                    page, offset = source.store.scroll(offset, self.page_size)
-                    incidents = [Incident.model_validate(s.payload) for s in page]
-                    if incidents:
-                        points, _ = build_points(incidents, encoder, bm25, dense_text=bundle.dense_text,
-                                                 batch_size=32)
-                        store.upsert(points)
+                # encode outside the write lock (seconds per page): pushes never wait for the encoder
+                page, offset = source.store.scroll(offset, self.page_size)
+                incidents = [Incident.model_validate(s.payload) for s in page]
+                if incidents:
+                    points, _ = build_points(incidents, encoder, bm25, dense_text=bundle.dense_text, batch_size=32)
+                    with self.engine.write_lock:
+                        # copy only what did not change since it was read: a write made meanwhile went to both
+                        # versions already (and a deleted incident must not come back)
+                        now = {x.point_id: x.payload for x in source.store.fetch([x.point_id for x in page],
+                                                                                 with_vectors=False)}
+                        unchanged = [pt for pt, x in zip(points, page, strict=True) if now.get(x.point_id) == x.payload]
+                        store.upsert(unchanged)
                 status.done += len(page)
                 self._set_progress(status.done / max(status.total, 1))
                 if offset is None:
@@ -199,9 +253,7 @@ class ModelSwitcher:
                 if expected != got:
                     raise IncidentSimError(f"new index holds {got} incidents, the serving one {expected}")
                 self.catalog.mark_complete(name)
-                self.catalog.switch(name)
-                self.registry.set_active(bundle.model_version)
-                self.engine.swap(target)
+                self._commit(target)
                 self.engine.rebuild_target = None
             status.swap_seconds = time.perf_counter() - t0
             status.state = "switched"
@@ -269,8 +321,7 @@ class ModelSwitcher:
     def _retention(self) -> None:
         """Keep the active version and the `retain - 1` newest other complete ones (for rollback)."""
         active = self.catalog.active()
-        others = sorted((n for n, complete in self.catalog.versions().items() if complete and n != active),
-                        reverse=True)
+        others = self.catalog.by_age(n for n, complete in self.catalog.versions().items() if complete and n != active)
         for name in others[max(self.retain - 1, 0):]:
             for version in list(self.engine.retired):
                 if version.index_name == name:

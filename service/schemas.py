@@ -205,11 +205,14 @@ class ErrorResponse(BaseModel):
 
 class ReadyResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "ready": True, "reason": "ready", "model_version": "mpnet-baseline-20261122071937-a357ef6f",
+        "ready": True, "reason": "ready", "message": "bundle loaded, index reachable",
+        "model_version": "mpnet-baseline-20261122071937-a357ef6f",
         "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000Z"}]})
 
     ready: bool
-    reason: str
+    reason: str = Field(description="A code: ready, index_missing, index_locked, index_mismatch, store_unavailable "
+                                    "or internal. Details (paths, URLs, errors) are in the service log, not here.")
+    message: str = Field(description="A short explanation, free of paths and URLs.")
     model_version: str
     index_version: str | None
 

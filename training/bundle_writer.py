@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
 import tempfile
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from indexing import lexical
+from indexing.atomic import publish_directory
 from indexing.bundle import FORMAT_VERSION, MANIFEST, files_digest, load_bundle, sha256_file
 from indexing.errors import BundleError
 from indexing.scoring import DEFAULT_BM25_WEIGHT, DEFAULT_DENSE_WEIGHT
@@ -147,7 +147,7 @@ def write_bundle(model_dir: Path, bundles_dir: Path, name: str, base_model: str,
         final = bundles_dir / model_version
         if final.exists():
             raise BundleError(f"bundle {final} already exists; bundles are immutable")
-        os.replace(staging, final)
+        publish_directory(staging, final)
         for p in final.rglob("*"):  # immutable on disk too
             if p.is_file():
                 p.chmod(0o444)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from indexing.atomic import publish_directory
 from indexing.bundle import MANIFEST, THRESHOLD_UNITS, Bundle, load_bundle
 from indexing.errors import InputDataError
 from training.metrics import clopper_pearson_upper
@@ -182,7 +182,7 @@ def write_calibrated_bundle(bundle: Bundle, bundles_dir: Path, threshold: dict[s
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(bundle.path / rel, staging / rel)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        os.replace(staging, final)
+        publish_directory(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

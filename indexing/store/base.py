@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -170,6 +170,14 @@ class IncidentStore(ABC):
     def close(self) -> None: ...
 
 
+def _comparable_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class IndexCatalog(ABC):
     """The index versions of one collection and which one is active. A new model gets a new version;
     switching the active version is atomic (a pointer file for Qdrant Edge, a collection alias for a
@@ -186,6 +194,15 @@ class IndexCatalog(ABC):
 
     @abstractmethod
     def open(self, name: str) -> IncidentStore: ...
+
+    @abstractmethod
+    def created_at(self, name: str) -> str:
+        """When the version was created (ISO 8601, from its metadata); "" when it has none yet."""
+
+    def by_age(self, names: Iterable[str]) -> list[str]:
+        """`names` newest first, by the creation time recorded in each version's metadata (never by name:
+        `mpnet-...` sorts after `finetuned-...` whatever their age)."""
+        return sorted(names, key=lambda n: (_comparable_time(self.created_at(n)), n), reverse=True)
 
     @abstractmethod
     def create(self, name: str) -> IncidentStore:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import qdrant_edge as qe
 
-from indexing.errors import StoreUnavailableError
+from indexing.atomic import atomic_write_json, atomic_write_text
+from indexing.errors import IndexLockedError, StoreUnavailableError
 from indexing.lexical import SparseVector
 from indexing.store.base import (
     DATETIME_FIELDS,
@@ -57,6 +58,11 @@ class EdgeStore(IncidentStore):
             self._meta = IndexMeta.from_dict(json.loads((self.path / META_FILE).read_text()))
             self._shard = qe.EdgeShard.load(str(self.path / "shard"))
         except Exception as exc:  # the engine raises plain exceptions for missing/locked shards
+            if "WouldBlock" in str(exc):
+                raise IndexLockedError(
+                    f"the index at {self.path} is open in another process (a running `incident-sim serve`?). Qdrant "
+                    "Edge lets one process hold an index: push incidents to the running service through its API "
+                    "(PUT /incidents/{number}, POST /incidents/bulk), or stop the service and run this again") from None
             raise StoreUnavailableError(f"cannot open the Qdrant Edge index at {self.path}: {exc}") from exc
         logger.info("opened Qdrant Edge index %s at %s (%d incidents)", self._meta.index_version, self.path,
                     self.count())
@@ -77,13 +83,25 @@ class EdgeStore(IncidentStore):
             for field in DATETIME_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Datetime))
             shard.flush()
-            tmp = self.path / (META_FILE + ".tmp")
-            tmp.write_text(json.dumps(meta.to_dict(), indent=2))
-            os.replace(tmp, self.path / META_FILE)  # the index exists once its metadata is in place
+            atomic_write_json(self.path / META_FILE, meta.to_dict())  # the index exists once its metadata is in place
             self._shard, self._meta = shard, meta
 
     def meta(self) -> IndexMeta | None:
         return self._meta
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Serialise shard calls, and turn the engine's runtime errors (plain Exception: a closed shard, a full
+        disk, an I/O error) into StoreUnavailableError, which the service answers with 503 and a reason."""
+        with self._lock:
+            try:
+                yield
+            except OSError as exc:
+                raise StoreUnavailableError(f"the Qdrant Edge index at {self.path} failed: {exc}") from exc
+            except Exception as exc:
+                if type(exc) is not Exception:  # ours or a programming error: not the engine's runtime error
+                    raise
+                raise StoreUnavailableError(f"the Qdrant Edge index at {self.path} failed: {exc}") from exc
 
     def _require(self) -> qe.EdgeShard:
         if self._shard is None:
@@ -101,28 +119,28 @@ class EdgeStore(IncidentStore):
             )
             for p in points
         ]
-        with self._lock:
+        with self._guard():
             shard = self._require()
             shard.update(qe.UpdateOperation.upsert_points(edge_points))
             shard.flush()
 
     def delete(self, point_ids: Sequence[str]) -> None:
-        with self._lock:
+        with self._guard():
             shard = self._require()
             shard.update(qe.UpdateOperation.delete_points(list(point_ids)))
             shard.flush()
 
     def optimize(self) -> None:
-        with self._lock:
+        with self._guard():
             self._require().optimize()
 
     # -- reads -----------------------------------------------------------------------------
     def count(self) -> int:
-        with self._lock:
+        with self._guard():
             return int(self._require().count(qe.CountRequest(exact=True)))
 
     def doc_freqs(self, term_ids: Sequence[int]) -> dict[int, int]:
-        with self._lock:
+        with self._guard():
             shard = self._require()
             return {
                 t: int(shard.count(qe.CountRequest(exact=True, filter=qe.Filter(
@@ -140,7 +158,7 @@ class EdgeStore(IncidentStore):
             filter=_filter(among, where),
             params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), exact=among is not None),
         )
-        with self._lock:
+        with self._guard():
             return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
 
     def search_sparse(self, vector: SparseVector, limit: int, among: Sequence[str] | None = None,
@@ -151,33 +169,38 @@ class EdgeStore(IncidentStore):
             limit=limit, query=qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE),
             filter=_filter(among, where),
         )
-        with self._lock:
+        with self._guard():
             return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
 
     def fetch(self, point_ids: Sequence[str], with_vectors: bool = True) -> list[StoredIncident]:
         if not point_ids:
             return []
-        with self._lock:
+        with self._guard():
             records = self._require().retrieve(list(point_ids), with_payload=True, with_vector=with_vectors)
         return [stored_incident(rec) for rec in records]
 
     def scroll(self, offset: str | None, limit: int) -> tuple[list[StoredIncident], str | None]:
         request = qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=False)
-        with self._lock:
+        with self._guard():
             records, next_offset = self._require().scroll(request)
         return [stored_incident(rec) for rec in records], None if next_offset is None else str(next_offset)
 
     def ping(self) -> None:
-        self._require()
+        with self._guard():  # a real (cheap) call: a shard that fails under us is not ready
+            self._require().count(qe.CountRequest(exact=False))
         if not (self.path / "shard").is_dir():
             raise StoreUnavailableError(f"the Qdrant Edge shard directory {self.path / 'shard'} has disappeared")
 
     def close(self) -> None:
+        """Flush and release the shard; best effort (a shard that already failed is just let go)."""
         with self._lock:
-            if self._shard is not None:
-                self._shard.flush()
-                self._shard.close()
-                self._shard = None
+            shard, self._shard = self._shard, None
+            if shard is not None:
+                try:
+                    shard.flush()
+                    shard.close()
+                except Exception as exc:  # the engine's runtime error: nothing left to release
+                    logger.warning("closing the Qdrant Edge index at %s: %s", self.path, exc)
 
 
 def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> qe.Filter | None:
@@ -211,17 +234,35 @@ class EdgeCatalog(IndexCatalog):
     def _dir(self, name: str) -> Path:
         if name == LEGACY:
             return self.base
-        if not name or "/" in name or name.startswith("."):
+        if not name or "/" in name or name.startswith(".") or ".." in name:
             raise ValueError(f"bad index version name {name!r}")
         return self.base / "versions" / name
 
     def active(self) -> str | None:
-        try:
-            return str(json.loads((self.base / "ACTIVE.json").read_text())["active"])
-        except FileNotFoundError:
-            return LEGACY if (self.base / META_FILE).is_file() else None
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise StoreUnavailableError(f"index pointer {self.base / 'ACTIVE.json'} is corrupt: {exc}") from None
+        """The pointer's version; when the pointer is unreadable, its backup (written just before it), else
+        the newest complete version: a damaged pointer never stops the service (it logs which it serves)."""
+        for name in ("ACTIVE.json", "ACTIVE.json.bak"):
+            try:
+                active = json.loads((self.base / name).read_text())["active"]
+                if not isinstance(active, str) or not self.versions().get(active):
+                    raise ValueError(f"names {str(active)[:80]!r}, not a complete version")
+            except FileNotFoundError:
+                if name == "ACTIVE.json":
+                    return LEGACY if (self.base / META_FILE).is_file() else None
+                continue
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                logger.error("index pointer %s is unreadable (%s)", self.base / name, exc)
+                continue
+            if name != "ACTIVE.json":
+                logger.error("serving index version %s from the last good pointer %s", active, self.base / name)
+            return active
+        complete = [n for n, done in self.versions().items() if done]
+        if not complete:
+            raise StoreUnavailableError(f"index pointer {self.base / 'ACTIVE.json'} is unreadable and no complete "
+                                        "index version is left")
+        newest = self.by_age(complete)[0]
+        logger.error("no readable index pointer in %s: serving the newest complete version %s", self.base, newest)
+        return newest
 
     def versions(self) -> dict[str, bool]:
         out = {LEGACY: True} if (self.base / META_FILE).is_file() else {}
@@ -230,6 +271,12 @@ class EdgeCatalog(IndexCatalog):
             if child.is_dir():
                 out[child.name] = not (child / BUILDING).exists() and (child / META_FILE).is_file()
         return out
+
+    def created_at(self, name: str) -> str:
+        try:
+            return str(json.loads((self._dir(name) / META_FILE).read_text()).get("created_at", ""))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return ""
 
     def open(self, name: str) -> EdgeStore:
         path = self._dir(name)
@@ -242,7 +289,7 @@ class EdgeCatalog(IndexCatalog):
         if path.exists():
             raise FileExistsError(f"index version {name} already exists at {path}")
         path.mkdir(parents=True)
-        (path / BUILDING).write_text("building")
+        atomic_write_text(path / BUILDING, "building")
         return EdgeStore(path)
 
     def mark_complete(self, name: str) -> None:
@@ -251,9 +298,8 @@ class EdgeCatalog(IndexCatalog):
     def switch(self, name: str) -> None:
         if not self.versions().get(name):
             raise StoreUnavailableError(f"index version {name} is missing or incomplete; not switching")
-        tmp = self.base / "ACTIVE.json.tmp"
-        tmp.write_text(json.dumps({"active": name}))
-        os.replace(tmp, self.base / "ACTIVE.json")
+        atomic_write_json(self.base / "ACTIVE.json.bak", {"active": name})  # the last good copy
+        atomic_write_json(self.base / "ACTIVE.json", {"active": name})
 
     def drop(self, name: str) -> None:
         if name == self.active():

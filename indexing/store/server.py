@@ -232,6 +232,10 @@ class ServerCatalog(IndexCatalog):
         collection = self.alias if name == LEGACY_SERVER else self._collection(name)
         return ServerStore(self.url, collection, client=self.client)
 
+    def created_at(self, name: str) -> str:
+        meta = self._store(name).meta()
+        return meta.created_at if meta else ""
+
     def open(self, name: str) -> ServerStore:
         store = self._store(name)
         if store.meta() is None:

@@ -21,15 +21,16 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", name="readyz", response_model=ReadyResponse, responses={503: {
                 "model": ReadyResponse, "description": "Not ready (the reason says why).",
                 "content": {"application/json": {"example": {
-                    "ready": False, "reason": "Qdrant at http://qdrant:6333 failed on get_collections: ConnectError",
+                    "ready": False, "reason": "store_unavailable",
+                    "message": "the incident store is unreachable or failing",
                     "model_version": "mpnet-baseline-20261122071937-a357ef6f", "index_version": None}}}}},
             summary="Bundle loaded and store reachable")
 def readyz(request: Request) -> JSONResponse:
     engine = request.app.state.engine
-    ready, reason = engine.readiness()
-    body = ReadyResponse(ready=ready, reason=reason, model_version=engine.bundle.model_version,
-                         index_version=engine.index_version)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    readiness = engine.readiness()
+    body = ReadyResponse(ready=readiness.ready, reason=readiness.code, message=readiness.message,
+                         model_version=engine.bundle.model_version, index_version=engine.index_version)
+    return JSONResponse(body.model_dump(), status_code=200 if readiness.ready else 503)
 
 
 @router.get("/metrics", name="metrics", summary="Prometheus metrics (text exposition format)",
@@ -39,7 +40,7 @@ def readyz(request: Request) -> JSONResponse:
 def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     engine = request.app.state.engine
-    m.ready.set(1 if engine.readiness()[0] else 0)
+    m.ready.set(1 if engine.readiness().ready else 0)
     try:
         m.index_size.set(engine.store.count())
     except Exception:  # the scrape must work while the store is down

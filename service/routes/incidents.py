@@ -53,8 +53,8 @@ def put_incident(number: Number, body: IncidentIn, request: Request, response: R
     request.app.state.metrics.incident_writes.labels(operation="created" if outcome.created else "updated").inc()
     response.status_code = 201 if outcome.created else 200
     return IncidentWritten(number=outcome.number, status="created" if outcome.created else "updated",
-                           truncated=outcome.truncated, model_version=engine.bundle.model_version,
-                           index_version=engine.index_version or "")
+                           truncated=outcome.truncated, model_version=outcome.model_version,
+                           index_version=outcome.index_version)
 
 
 @router.get("/{number}", response_model=StoredIncidentOut, name="get_incident",
@@ -62,9 +62,9 @@ def put_incident(number: Number, body: IncidentIn, request: Request, response: R
             dependencies=[Depends(require(Scope.query))], summary="The stored copy of an incident")
 def get_incident(number: Number, request: Request) -> StoredIncidentOut:
     engine: Engine = request.app.state.engine
-    payload = engine.get_incident(number)
-    return StoredIncidentOut(number=str(payload.get("number", number)), index_version=engine.index_version or "",
-                             incident=payload)
+    stored = engine.get_incident(number)
+    return StoredIncidentOut(number=str(stored.payload.get("number", number)), index_version=stored.index_version,
+                             incident=stored.payload)
 
 
 @router.delete("/{number}", status_code=204, name="delete_incident", response_class=Response,
@@ -106,8 +106,10 @@ def bulk_incidents(body: BulkRequest, request: Request) -> BulkResponse:
             results[earlier] = BulkItemResult(index=earlier, number=incident.number, status="invalid",
                                               error=f"repeated later in the request (item {i}); that one is kept")
         valid[incident.number] = (i, incident)
+    versions = (engine.current.bundle.model_version, str(engine.current.index_version))
     if valid:
         outcomes = engine.upsert_incidents([inc for _, inc in valid.values()])
+        versions = (outcomes[0].model_version, outcomes[0].index_version)
         for (i, _), outcome in zip(valid.values(), outcomes, strict=True):
             status = "created" if outcome.created else "updated"
             results[i] = BulkItemResult(index=i, number=outcome.number, status=status, truncated=outcome.truncated)
@@ -116,5 +118,4 @@ def bulk_incidents(body: BulkRequest, request: Request) -> BulkResponse:
     count: dict[str, Any] = {s: sum(r.status == s for r in final) for s in ("created", "updated")}
     return BulkResponse(created=count["created"], updated=count["updated"],
                         failed=sum(r.status == "invalid" for r in final),
-                        model_version=engine.bundle.model_version, index_version=engine.index_version or "",
-                        results=final)
+                        model_version=versions[0], index_version=versions[1], results=final)
