@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_hotswap import bundle_b, registry_settings  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
 from conftest import ADMIN_KEY, TEST_KEYS, WRITE_KEY, LiveServer
@@ -26,7 +27,6 @@ from service.auth import AuthConfigError, KeyRing
 from service.engine import Engine, SimilarQuery
 from service.hotswap import ModelSwitcher
 from service.settings import Settings
-from test_hotswap import bundle_b, registry_settings  # noqa: F401 (fixtures)
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -105,8 +105,9 @@ def test_versions_are_ordered_by_age_not_by_name(minilm_bundle: Bundle, tmp_path
 
 
 # 3 ------------------------------------------------------------------------------------------------------------
-def test_a_switch_that_fails_leaves_disk_and_process_agreeing(registry_settings: Settings, minilm_bundle: Bundle,  # noqa: F811
-                                                              bundle_b: Bundle, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_switch_that_fails_leaves_disk_and_process_agreeing(
+        registry_settings: Settings, minilm_bundle: Bundle, bundle_b: Bundle,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
     BundleRegistry(registry_settings.bundles_dir).publish(bundle_b.path)
     engine = Engine.from_settings(registry_settings)
     switcher = ModelSwitcher(engine, page_size=64)
