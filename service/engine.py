@@ -39,8 +39,7 @@ class SimilarQuery:
     top_k: int = DEFAULT_TOP_K
     where: IncidentFilter | None = None
     short_description: str | None = None  # the fields as sent: the bundle's dense text mode may read them apart
-    description: str | None = None
-    free_text: bool = False  # sent as `text`: no summary of its own
+    description: str | None = None  # (neither given: `text` is free text, its own summary)
 
 
 @dataclass(frozen=True)
@@ -308,14 +307,15 @@ class Engine:
             opened_after=opened_after, opened_before=opened_before,
             exclude_ids=tuple(sorted({point_id_for(n) for n in exclude})))
         return SimilarQuery(text=query, top_k=top_k, where=None if where.empty else where,
-                            short_description=short_description, description=description, free_text=text is not None)
+                            short_description=short_description, description=description)
 
     def similar(self, query: SimilarQuery) -> SimilarAnswer:
         version = self.current  # one read: this request uses this model and this index to the end
         searcher = version.searcher()
         t0 = time.perf_counter()
+        free_text = query.short_description is None and query.description is None
         vector, truncated = version.bundle.dense_text.embed_one(
-            version.encoder, query.short_description, query.description, query.text if query.free_text else None)
+            version.encoder, query.short_description, query.description, query.text if free_text else None)
         encode_s = time.perf_counter() - t0
         outcome = searcher.search(vector, query.text, query.top_k, query.where)
         return SimilarAnswer(
