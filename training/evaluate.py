@@ -287,8 +287,8 @@ def incident_summary(outcomes: Sequence[IncidentOutcome], threshold: float, n_bo
     for method in METHODS:
         section: dict[str, Any] = {}
         for k in k_values:
-            c = incident_rates(outcomes, method, threshold, k)
             per = [incident_rates([o], method, threshold, k) for o in outcomes]
+            c = {key: sum(r[key] for r in per) for key in per[0]}  # the totals are the sums of the per-incident counts
             flagged = np.array([r["flagged"] for r in per])
             true = np.array([r["flagged_true"] for r in per])
 
