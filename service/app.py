@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.auth import KeyRing
+from service.compaction import CompactionPolicy, IndexCompactor
 from service.engine import Engine
 from service.errors import install_error_handlers
 from service.hotswap import ModelSwitcher
@@ -36,8 +37,12 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.info("serving model %s, index %s", engine.bundle.model_version, engine.index_version,
                     extra={"model_version": engine.bundle.model_version, "index_version": engine.index_version})
+        if app.state.compactor is not None:
+            app.state.compactor.start()
         yield
         logger.info("shutting down: in-flight requests have drained")
+        if app.state.compactor is not None:
+            app.state.compactor.stop()
         engine.close()
 
     app = FastAPI(title="incident-sim", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
@@ -48,9 +53,13 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.switcher = ModelSwitcher(engine, metrics, page_size=settings.rebuild_page_size,
                                        retain=settings.index_versions_kept,
                                        encoder_threads=settings.encoder_threads) if engine.catalog else None
+    app.state.compactor = IndexCompactor(
+        engine, app.state.switcher, metrics, drain_s=settings.compact_drain_s,
+        policy=CompactionPolicy(after_writes=settings.compact_after_writes, idle_writes=settings.compact_idle_writes,
+                                idle_s=settings.compact_idle_s)) if app.state.switcher else None
     install_error_handlers(app)
 
-    routers = (similar.router, incidents.router, admin.router, health.router)
+    routers = (similar.router, incidents.router, admin.router, admin.index_router, health.router)
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,

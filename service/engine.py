@@ -199,6 +199,11 @@ class Engine:
         self.rebuild_target: ServingVersion | None = None
         self.write_lock = threading.RLock()  # orders incident writes against re-index pages and the switch
         self.retired: list[ServingVersion] = []
+        # incident writes since the current version was built (the compaction policy reads it), when the last
+        # one was made, and while a copy of the current version is being made, the point ids written meanwhile
+        self.writes_since_build = 0
+        self.last_write_at = time.monotonic()
+        self.write_journal: set[str] | None = None
         self._last_not_ready: tuple[str, str] | None = None
 
     @classmethod
@@ -355,6 +360,7 @@ class Engine:
                                            dense_text=version.bundle.dense_text, batch_size=32)
                 version.store.upsert(points)
                 truncated = truncated or cut
+            self._record_writes([i.point_id for i in incidents])
         model, index = current.bundle.model_version, str(current.index_version)
         return [WriteOutcome(i.number, i.point_id not in existing, cut, model, index)
                 for i, cut in zip(incidents, truncated, strict=True)]
@@ -373,6 +379,14 @@ class Engine:
             for version in (self.current, self.rebuild_target):
                 if version is not None:
                     version.store.delete([point_id_for(number)])
+            self._record_writes([point_id_for(number)])
+
+    def _record_writes(self, point_ids: Sequence[str]) -> None:
+        """Count applied writes (call with write_lock held, after the stores took them)."""
+        self.writes_since_build += len(point_ids)
+        self.last_write_at = time.monotonic()
+        if self.write_journal is not None:
+            self.write_journal.update(point_ids)
 
     def close(self) -> None:
         for version in {id(v): v for v in (self.current, self.rebuild_target, *self.retired) if v}.values():

@@ -17,6 +17,7 @@ and index together. No HTTP here; the admin routes and the CLI drive it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -79,17 +80,36 @@ class ModelSwitcher:
         self._status = RebuildStatus()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
+        self._exclusive: str | None = None  # other index work that must not overlap a switch (a compaction)
 
     # -- public --------------------------------------------------------------------------------
     def status(self) -> RebuildStatus:
         return self._status
 
+    @contextlib.contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """Hold off model switches and rollbacks while `what` (e.g. an index compaction) runs; refused with
+        SwapInProgressError while a rebuild or other such work runs."""
+        with self._guard:
+            self._refuse_if_busy()
+            self._exclusive = what
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._exclusive = None
+
+    def _refuse_if_busy(self) -> None:  # call with _guard held
+        if self._thread is not None and self._thread.is_alive():
+            raise SwapInProgressError(f"a rebuild for {self._status.model_version} is running "
+                                      f"({self._status.done}/{self._status.total}); wait for it")
+        if self._exclusive is not None:
+            raise SwapInProgressError(f"{self._exclusive} is running; try again when it has finished")
+
     def activate(self, model_version: str, background: bool = True) -> RebuildStatus:
         """Validate the bundle now (BundleError if it fails), then rebuild and switch."""
         with self._guard:
-            if self._thread is not None and self._thread.is_alive():
-                raise SwapInProgressError(f"a rebuild for {self._status.model_version} is running "
-                                          f"({self._status.done}/{self._status.total}); wait for it")
+            self._refuse_if_busy()
             bundle = load_bundle(self.registry.path_of(model_version))  # checksums + parity
             if bundle.model_version == self.engine.bundle.model_version:
                 raise SwapRefusedError(f"{model_version} is already serving")
@@ -112,11 +132,11 @@ class ModelSwitcher:
     def rollback(self) -> RebuildStatus:
         """Switch back to the newest other complete index version whose bundle is in the registry."""
         with self._guard:
-            if self._thread is not None and self._thread.is_alive():
-                raise SwapInProgressError("a rebuild is running; roll back after it has finished")
+            self._refuse_if_busy()
             current = self.engine.current
             candidates = [n for n, complete in self.catalog.versions().items()
-                          if complete and n != current.index_name]
+                          if complete and n != current.index_name
+                          and not self._same_model(n, current.bundle.model_version)]
             for name in self.catalog.by_age(candidates):
                 kept = next((v for v in self.engine.retired if v.index_name == name), None)
                 if kept is not None:  # still loaded: the rollback is a pointer move
@@ -242,7 +262,7 @@ class ModelSwitcher:
                 self._set_progress(status.done / max(status.total, 1))
                 if offset is None:
                     break
-            store.optimize()
+            store = self._optimize(target, source)
             status.self_retrieval = self._self_retrieval(target)
             if status.self_retrieval < self.min_self_retrieval:
                 raise IncidentSimError(f"self-retrieval check failed: {status.self_retrieval:.2f} of sampled "
@@ -267,6 +287,7 @@ class ModelSwitcher:
                              self.engine.bundle.model_version)
             with self.engine.write_lock:
                 self.engine.rebuild_target = None
+                self.engine.write_journal = None
             if target is not None:
                 target.store.close()
             try:
@@ -279,6 +300,47 @@ class ModelSwitcher:
             status.finished_at = datetime.now(UTC).isoformat()
             if self.metrics is not None:
                 self.metrics.swaps.labels(result="failed").inc()
+
+    def _optimize(self, target: ServingVersion, source: ServingVersion) -> IncidentStore:
+        """Optimize the new version without holding this process (Qdrant Edge: in a child process, see
+        IndexCatalog.optimize_apart). While it is closed for that, writes are journaled instead of
+        dual-written, then re-embedded into it from the serving version; dual writes resume after."""
+        assert target.index_name is not None
+        if self.catalog.self_optimizing:
+            target.store.optimize()
+            return target.store
+        with self.engine.write_lock:
+            self.engine.rebuild_target = None
+            self.engine.write_journal = set()
+        target.store.close()
+        failpoints.pause("rebuild.optimize")
+        self.catalog.optimize_apart(target.index_name)
+        target.store = self.catalog.open(target.index_name)
+        target.reset_searcher()
+        with self.engine.write_lock:  # most of the catch-up without the lock: pushes go on meanwhile
+            pending, self.engine.write_journal = self.engine.write_journal or set(), set()
+        self._reembed(pending, source, target)
+        with self.engine.write_lock:
+            self._reembed(self.engine.write_journal or set(), source, target)
+            self.engine.write_journal = None
+            self.engine.rebuild_target = target
+        return target.store
+
+    @staticmethod
+    def _reembed(point_ids: set[str], source: ServingVersion, target: ServingVersion) -> None:
+        """Make `target` hold these incidents as `source` holds them now, embedded with its own model."""
+        ids = sorted(point_ids)
+        bm25 = target.searcher().bm25
+        for start in range(0, len(ids), 64):
+            chunk = ids[start : start + 64]
+            found = source.store.fetch(chunk, with_vectors=False)
+            if found:
+                points, _ = build_points([Incident.model_validate(s.payload) for s in found], target.encoder, bm25,
+                                         dense_text=target.bundle.dense_text, batch_size=32)
+                target.store.upsert(points)
+            gone = set(chunk) - {s.point_id for s in found}
+            if gone:
+                target.store.delete(sorted(gone))
 
     def _survey(self, source: ServingVersion, analyzer: lexical.Analyzer) -> tuple[int, float]:
         """Count the stored incidents and their mean analysed length (avgdl of the new index), streaming."""
@@ -318,11 +380,19 @@ class ModelSwitcher:
             found += any(r.point_id == s.point_id for r in top)
         return found / len(sample)
 
+    def _same_model(self, name: str, model_version: str) -> bool:
+        """Whether index version `name` was built by `model_version` (a copy the compaction replaced)."""
+        return self.catalog.model_of(name) == model_version
+
     def _retention(self) -> None:
-        """Keep the active version and the `retain - 1` newest other complete ones (for rollback)."""
+        """Keep the active version and the `retain - 1` newest other complete ones (for rollback). Older
+        versions of the active model (replaced by a compaction) are no rollback target: dropped."""
         active = self.catalog.active()
+        serving = self.engine.bundle.model_version
         others = self.catalog.by_age(n for n, complete in self.catalog.versions().items() if complete and n != active)
-        for name in others[max(self.retain - 1, 0):]:
+        superseded = [n for n in others if self._same_model(n, serving)]
+        others = [n for n in others if n not in superseded]
+        for name in superseded + others[max(self.retain - 1, 0):]:
             for version in list(self.engine.retired):
                 if version.index_name == name:
                     version.store.close()

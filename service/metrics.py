@@ -77,6 +77,15 @@ class Metrics:
         self.swap_duration = Histogram("incident_sim_model_swap_duration_seconds",
                                        "Time the switch itself holds writes (pointer moves + engine swap).",
                                        buckets=STAGE_BUCKETS, registry=r)
+        self.compactions = Counter("incident_sim_index_compactions_total",
+                                   "Background index compactions by result (ok, failed).", ["result"], registry=r)
+        self.compaction_duration = Histogram(
+            "incident_sim_index_compaction_duration_seconds", "Whole compaction: copy, optimize apart, catch-up.",
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600), registry=r)
+        self.writes_since_build = Gauge(
+            "incident_sim_index_writes_since_build",
+            "Incident writes since the active index version was built (compaction starts past a threshold).",
+            registry=r)
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
         for stage in STAGES:  # every stage series exists from the start, so dashboards show 0, not 'no data'
             self.stage_latency.labels(stage=stage)

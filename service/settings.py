@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0 = all cores).")
     rebuild_page_size: int = Field(64, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild.")
     index_versions_kept: int = Field(2, ge=1, description="Index versions kept (active + rollback targets).")
+    compact_after_writes: int = Field(
+        1000, ge=0, description="Qdrant Edge: compact the index (fresh HNSW, deletes vacuumed) in the background "
+        "after this many incident writes; 0 = never in the background (POST /admin/index/compact still works).")
+    compact_idle_writes: int = Field(50, ge=1, description="... or after this many writes once the service has "
+                                     "had no write for compact_idle_s seconds.")
+    compact_idle_s: float = Field(300.0, gt=0, description="Seconds without a write that count as idle.")
+    compact_drain_s: float = Field(30.0, ge=0, description="How long a replaced index version stays open for the "
+                                   "requests that started on it.")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
 

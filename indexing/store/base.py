@@ -199,6 +199,10 @@ class IndexCatalog(ABC):
     def created_at(self, name: str) -> str:
         """When the version was created (ISO 8601, from its metadata); "" when it has none yet."""
 
+    @abstractmethod
+    def model_of(self, name: str) -> str:
+        """The model version that built the version (from its metadata); "" when it has none yet."""
+
     def by_age(self, names: Iterable[str]) -> list[str]:
         """`names` newest first, by the creation time recorded in each version's metadata (never by name:
         `mpnet-...` sorts after `finetuned-...` whatever their age)."""
@@ -224,6 +228,15 @@ class IndexCatalog(ABC):
         for name in dropped:
             self.drop(name)
         return dropped
+
+    # Whether the engine optimizes its indexes by itself (a Qdrant server does, in its own process). When it
+    # does not (Qdrant Edge), the service builds a compacted copy of the active version in the background.
+    self_optimizing: bool = True
+
+    def optimize_apart(self, name: str, timeout_s: float = 3600.0) -> float:
+        """Optimize the version `name`, which no store of this process holds open, without holding this
+        process's interpreter; returns the seconds taken (0 where the engine optimizes by itself)."""
+        return 0.0
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release shared resources (a client)."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -220,6 +224,13 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> qe.Fil
     return qe.Filter(must=must or None, must_not=must_not or None)
 
 
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `indexing` is importable from
+
+
+def _lower_priority() -> None:  # runs in the child before exec: serving keeps the CPU first
+    os.nice(10)
+
+
 LEGACY = "legacy"  # an index written straight into the collection directory (before versions existed)
 BUILDING = "BUILDING"
 
@@ -272,11 +283,17 @@ class EdgeCatalog(IndexCatalog):
                 out[child.name] = not (child / BUILDING).exists() and (child / META_FILE).is_file()
         return out
 
-    def created_at(self, name: str) -> str:
+    def _meta_field(self, name: str, field: str) -> str:
         try:
-            return str(json.loads((self._dir(name) / META_FILE).read_text()).get("created_at", ""))
+            return str(json.loads((self._dir(name) / META_FILE).read_text()).get(field, ""))
         except (FileNotFoundError, json.JSONDecodeError):
             return ""
+
+    def created_at(self, name: str) -> str:
+        return self._meta_field(name, "created_at")
+
+    def model_of(self, name: str) -> str:
+        return self._meta_field(name, "model_version")
 
     def open(self, name: str) -> EdgeStore:
         path = self._dir(name)
@@ -294,6 +311,28 @@ class EdgeCatalog(IndexCatalog):
 
     def mark_complete(self, name: str) -> None:
         (self._dir(name) / BUILDING).unlink(missing_ok=True)
+
+    self_optimizing = False  # Edge builds HNSW and vacuums deletes only when asked
+
+    def optimize_apart(self, name: str, timeout_s: float = 3600.0) -> float:
+        """Run the optimizers of version `name` in a child process at lower CPU priority (indexing.store.
+        edge_optimize): in this process they would hold the GIL, and every request, for their whole run.
+        The version must not be open in this process (Qdrant Edge lets one holder lock a shard)."""
+        path = self._dir(name)
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "indexing.store.edge_optimize", str(path)], capture_output=True, text=True,
+                timeout=timeout_s, preexec_fn=_lower_priority, check=False,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT,
+                                                                               os.environ.get("PYTHONPATH")]))})
+        except subprocess.TimeoutExpired:
+            raise StoreUnavailableError(f"optimizing index version {name} took longer than {timeout_s:.0f} s; "
+                                        "it was stopped") from None
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise StoreUnavailableError(f"optimizing index version {name} failed: {reason}")
+        return time.perf_counter() - t0
 
     def switch(self, name: str) -> None:
         if not self.versions().get(name):

@@ -236,6 +236,10 @@ class ServerCatalog(IndexCatalog):
         meta = self._store(name).meta()
         return meta.created_at if meta else ""
 
+    def model_of(self, name: str) -> str:
+        meta = self._store(name).meta()
+        return meta.model_version if meta else ""
+
     def open(self, name: str) -> ServerStore:
         store = self._store(name)
         if store.meta() is None:

@@ -1,5 +1,5 @@
 """Model management (admin scope): list bundles, activate one (background rebuild + atomic switch),
-watch the rebuild, roll back."""
+watch the rebuild, roll back; index compaction (Qdrant Edge)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from indexing.errors import BundleError, StoreUnavailableError, UnknownBundleError
 from service.auth import require
+from service.compaction import IndexCompactor
 from service.errors import InvalidQueryError
 from service.hotswap import ModelSwitcher
 from service.schemas import error_responses
 from service.settings import Scope
+
+
+def compactor_of(request: Request) -> IndexCompactor:
+    compactor = request.app.state.compactor
+    if compactor is None:
+        raise StoreUnavailableError("index compaction needs the index store, which was unreachable at start-up")
+    return compactor
 
 
 def switcher_of(request: Request) -> ModelSwitcher:
@@ -100,3 +108,43 @@ def rebuild_status(request: Request) -> dict[str, Any]:
              responses=error_responses(401, 403, 409, 429, 503))
 def rollback(request: Request) -> dict[str, Any]:
     return switcher_of(request).rollback().to_dict()
+
+
+index_router = APIRouter(prefix="/admin/index", tags=["admin"], dependencies=[Depends(require(Scope.admin))])
+
+COMPACTION_EXAMPLE = {"state": "done", "reason": "writes",
+                      "source_index_version": "mpnet-baseline-20261122071937-a357ef6f@20261122T080000000000Z",
+                      "index_version": "mpnet-baseline-20261122071937-a357ef6f@20261123T101500000000Z",
+                      "incidents": 7000, "copied": 7000, "caught_up": 12, "optimize_seconds": 9.8,
+                      "total_seconds": 14.2, "started_at": "2026-11-23T10:15:00+00:00",
+                      "finished_at": "2026-11-23T10:15:14+00:00", "error": None}
+
+
+class CompactionOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [COMPACTION_EXAMPLE]})
+
+    state: str = Field(description="idle, copying, optimizing, catching_up, done, failed or skipped.")
+    index_version: str | None
+
+
+class CompactionStateOut(BaseModel):
+    writes_since_build: int = Field(description="Incident writes since the active index version was built.")
+    background: bool = Field(description="Whether compaction runs by itself (Qdrant Edge, compact_after_writes > 0).")
+    last: CompactionOut
+
+
+@index_router.get("/compaction", response_model=CompactionStateOut, name="compaction_status",
+                  summary="Writes since the index was built, and the running (or last) compaction",
+                  responses=error_responses(401, 403, 429, 503))
+def compaction_status(request: Request) -> dict[str, Any]:
+    compactor = compactor_of(request)
+    return {"writes_since_build": request.app.state.engine.writes_since_build,
+            "background": compactor.enabled and compactor.policy.after_writes > 0,
+            "last": compactor.status().to_dict()}
+
+
+@index_router.post("/compact", response_model=CompactionOut, name="compact_index",
+                   summary="Compact the serving index now (fresh HNSW, deletes vacuumed); answers when switched",
+                   responses=error_responses(401, 403, 409, 429, 503))
+def compact(request: Request) -> dict[str, Any]:
+    return compactor_of(request).compact("requested").to_dict()

@@ -41,6 +41,7 @@ def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     engine = request.app.state.engine
     m.ready.set(1 if engine.readiness().ready else 0)
+    m.writes_since_build.set(engine.writes_since_build)
     try:
         m.index_size.set(engine.store.count())
     except Exception:  # the scrape must work while the store is down
