@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import cpu_facts
 from indexing.bundle import load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.incidents import Incident
@@ -29,23 +29,6 @@ from service.hotswap import ModelSwitcher
 from service.settings import Settings
 from training.calibrate import write_calibrated_bundle
 from training.data.sample import generate_incidents
-
-
-def cpu_facts() -> dict[str, Any]:
-    flags: set[str] = set()
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import os
-
-    return {"cpu": model, "cores": os.cpu_count(), "avx2": "avx2" in flags, "avx512_vnni": "avx512_vnni" in flags,
-            "python": platform.python_version()}
 
 
 def push(engine: Engine, incidents: list[Incident], writes: int, tag: str) -> None:
