@@ -456,6 +456,31 @@ def models_rollback(data_dir: DataDir = None) -> None:
     typer.echo(f"active: {status.model_version} with index {status.index_version}")
 
 
+@models_app.command("compact")
+def models_compact(data_dir: DataDir = None) -> None:
+    """Compact the active index now: a fresh copy with HNSW over every incident and deletes vacuumed (Qdrant
+    Edge; a Qdrant server does this by itself). Offline; the running service compacts in the background
+    after INCIDENT_SIM_COMPACT_AFTER_WRITES pushes, or on POST /admin/index/compact."""
+    from service.compaction import IndexCompactor
+
+    settings = _settings(data_dir)
+    try:
+        engine, switcher = _offline_switcher(settings)
+        try:
+            compactor = IndexCompactor(engine, switcher, drain_s=0.0)
+            status = compactor.compact("requested")
+            compactor.stop()
+        finally:
+            engine.close()
+    except IncidentSimError as exc:
+        _fail(exc)
+    if status.state == "skipped":
+        typer.echo(status.error)
+        return
+    typer.echo(f"compacted {status.source_index_version} into {status.index_version}: {status.incidents} incidents, "
+               f"optimized in {status.optimize_seconds or 0:.1f} s, {status.total_seconds or 0:.1f} s in all")
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,

@@ -253,11 +253,10 @@ class IndexCompactor:
         for since, version in self._draining:
             if force or time.monotonic() - since >= self.drain_s:
                 version.store.close()
-                if not force:
-                    try:
-                        self.switcher._retention()
-                    except Exception:
-                        logger.warning("could not drop replaced index version %s", version.index_name, exc_info=True)
+                try:
+                    self.switcher._retention()
+                except Exception:
+                    logger.warning("could not drop replaced index version %s", version.index_name, exc_info=True)
             else:
                 keep.append((since, version))
         self._draining = keep

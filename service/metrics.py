@@ -87,6 +87,8 @@ class Metrics:
             "Incident writes since the active index version was built (compaction starts past a threshold).",
             registry=r)
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
+        for result in ("ok", "failed"):  # alert rules read these series before the first compaction
+            self.compactions.labels(result=result)
         for stage in STAGES:  # every stage series exists from the start, so dashboards show 0, not 'no data'
             self.stage_latency.labels(stage=stage)
 

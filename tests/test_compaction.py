@@ -278,3 +278,23 @@ def test_a_model_rebuild_optimizes_apart_and_keeps_writes_made_meanwhile(
     assert engine.similar(SimilarQuery(text=created.short_description, top_k=1)).results[0].payload["number"] == \
         created.number
     engine.close()
+
+
+def test_cli_compacts_offline_and_drops_the_replaced_copy(registry_settings: Settings) -> None:  # noqa: F811
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    catalog = EdgeCatalog(registry_settings.edge_index_dir)
+    before = catalog.active()
+    engine = Engine.from_settings(registry_settings)
+    serving = engine.index_version
+    engine.close()
+    result = CliRunner().invoke(app, ["models", "compact", "--data-dir", str(registry_settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"compacted {serving} into " in result.output and "300 incidents" in result.output
+    after = catalog.active()
+    assert after != before and list(catalog.versions()) == [after]
+    engine = Engine.from_settings(registry_settings)
+    assert engine.store.count() == 300 and engine.index_version == after
+    engine.close()
