@@ -74,8 +74,7 @@ class HybridSearcher:
 
         sparse_query = self.bm25.query(query_text)
         t0 = time.perf_counter()
-        n_docs = self.store.count()
-        doc_freq = self.store.doc_freqs(sparse_query.indices)
+        n_docs, doc_freq = self.store.bm25_stats(sparse_query.indices)
         stages["bm25_stats"] = time.perf_counter() - t0
         bound = lexical.upper_bound(
             sparse_query, {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}, doc_freq,

@@ -138,6 +138,11 @@ class IncidentStore(ABC):
     def doc_freqs(self, term_ids: Sequence[int]) -> dict[int, int]:
         """How many stored incidents contain each term (what Qdrant's IDF modifier counts)."""
 
+    def bm25_stats(self, term_ids: Sequence[int]) -> tuple[int, dict[int, int]]:
+        """The incident count and the document frequency of each term: what BM25's IDF and the score's
+        bound need. Counted in the store here; a store that is the only writer of its index keeps them."""
+        return self.count(), self.doc_freqs(term_ids)
+
     @abstractmethod
     def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None,
                      where: IncidentFilter | None = None) -> list[Hit]:

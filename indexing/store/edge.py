@@ -18,6 +18,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from indexing.atomic import atomic_write_json, atomic_write_text
+from indexing.docfreq import DocFreqTable
 from indexing.errors import IndexLockedError, StoreUnavailableError
 from indexing.lexical import SparseVector
 from indexing.store.base import (
@@ -53,6 +54,7 @@ class EdgeStore(IncidentStore):
         self._shard: qe.EdgeShard | None = None
         self._meta: IndexMeta | None = None
         self._lock = threading.RLock()
+        self._df: DocFreqTable | None = None  # built on first use, then kept exact by upsert/delete
         if (self.path / META_FILE).is_file():
             self._open()
 
@@ -125,14 +127,34 @@ class EdgeStore(IncidentStore):
         ]
         with self._guard():
             shard = self._require()
-            shard.update(qe.UpdateOperation.upsert_points(edge_points))
-            shard.flush()
+            before = self._stored_terms(shard, [p.point_id for p in points])
+            self._apply(shard, qe.UpdateOperation.upsert_points(edge_points), before,
+                        {p.point_id: p.sparse.indices for p in points})
 
     def delete(self, point_ids: Sequence[str]) -> None:
         with self._guard():
             shard = self._require()
-            shard.update(qe.UpdateOperation.delete_points(list(point_ids)))
+            before = self._stored_terms(shard, point_ids)
+            self._apply(shard, qe.UpdateOperation.delete_points(list(point_ids)), before, {})
+
+    def _stored_terms(self, shard: qe.EdgeShard, point_ids: Sequence[str]) -> dict[str, list[int]]:
+        """The term ids stored for those of `point_ids` that exist (only while the table is kept)."""
+        if self._df is None or not point_ids:
+            return {}
+        records = shard.retrieve(list(dict.fromkeys(point_ids)), with_payload=qe.PayloadSelector.Include(
+            [TERMS_FIELD]), with_vector=False)
+        return {str(r.id): list((r.payload or {}).get(TERMS_FIELD) or ()) for r in records}
+
+    def _apply(self, shard: qe.EdgeShard, operation: qe.UpdateOperation, before: dict[str, list[int]],
+               after: dict[str, list[int]]) -> None:
+        try:
+            shard.update(operation)
             shard.flush()
+        except BaseException:
+            self._df = None  # the write may or may not have happened: rebuild the table from the store
+            raise
+        if self._df is not None:
+            self._df.apply(before, after)
 
     def optimize(self) -> None:
         with self._guard():
@@ -142,6 +164,34 @@ class EdgeStore(IncidentStore):
     def count(self) -> int:
         with self._guard():
             return int(self._require().count(qe.CountRequest(exact=True)))
+
+    def bm25_stats(self, term_ids: Sequence[int]) -> tuple[int, dict[int, int]]:
+        """From the document-frequency table (indexing/docfreq.py): no count per query. This process is the
+        only writer of the shard (Qdrant Edge locks it), so upsert/delete keep the table exact."""
+        with self._guard():
+            table = self._table()
+            return table.n_docs, table.doc_freqs(term_ids)
+
+    def _table(self) -> DocFreqTable:  # call with the lock held
+        if self._df is None:
+            shard = self._require()
+            t0 = time.perf_counter()
+
+            def documents() -> Iterator[list[int]]:
+                offset = None
+                while True:
+                    records, offset = shard.scroll(qe.ScrollRequest(
+                        offset=offset, limit=2048, with_payload=qe.PayloadSelector.Include([TERMS_FIELD]),
+                        with_vector=False))
+                    for r in records:
+                        yield list((r.payload or {}).get(TERMS_FIELD) or ())
+                    if offset is None:
+                        return
+
+            self._df = DocFreqTable.build(documents())
+            logger.info("document-frequency table of %s: %d incidents, %d terms (%.2f s)", self.path,
+                        self._df.n_docs, self._df.terms, time.perf_counter() - t0)
+        return self._df
 
     def doc_freqs(self, term_ids: Sequence[int]) -> dict[int, int]:
         with self._guard():
@@ -198,7 +248,7 @@ class EdgeStore(IncidentStore):
     def close(self) -> None:
         """Flush and release the shard; best effort (a shard that already failed is just let go)."""
         with self._lock:
-            shard, self._shard = self._shard, None
+            shard, self._shard, self._df = self._shard, None, None
             if shard is not None:
                 try:
                     shard.flush()
