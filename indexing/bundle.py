@@ -102,6 +102,12 @@ class Bundle:
         return dict(self.manifest["bm25"])
 
     @property
+    def max_query_terms(self) -> int | None:
+        """Bound on a query's distinct BM25 terms (bm25.max_query_terms); None (older bundles): no bound."""
+        value = self.manifest["bm25"].get("max_query_terms")
+        return None if value is None else int(value)
+
+    @property
     def threshold(self) -> float:
         return float(self.manifest["threshold"]["value"])
 
@@ -210,6 +216,10 @@ def check_scoring(manifest: dict[str, Any], path: Path) -> None:
     if normalization not in lexical.NORMALIZATIONS:
         raise BundleError(f"bundle {path}: unknown BM25 normalization {normalization!r} "
                           f"(known: {', '.join(lexical.NORMALIZATIONS)})")
+    max_terms = manifest["bm25"].get("max_query_terms")
+    if max_terms is not None and (isinstance(max_terms, bool) or not isinstance(max_terms, int) or max_terms < 1):
+        raise BundleError(f"bundle {path}: bm25.max_query_terms must be a positive integer or absent, not "
+                          f"{max_terms!r}")
     try:
         lexical.Analyzer.from_name(str(manifest["bm25"]["analyzer"]))
         DenseText((manifest.get("dense_text") or {}).get("mode", "full"))

@@ -35,9 +35,13 @@ class OnnxEncoder:
         max_seq_length: int,
         intra_op_threads: int = 0,
         providers: Sequence[str] | None = None,
+        allow_spinning: bool = True,
     ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
+        # Spinning intra-op threads cut a lone batch's latency but burn the cores that concurrent requests (the
+        # store, HTTP) need; the service turns it off (INCIDENT_SIM_ENCODER_SPINNING, benchmarks.concurrency).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         available = ort.get_available_providers()

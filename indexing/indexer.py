@@ -59,12 +59,14 @@ def check_index_matches(meta: IndexMeta, bundle: Bundle) -> None:
         raise IndexMismatchError(f"index analyzer {meta.analyzer} differs from the bundle's {bundle.bm25['analyzer']}")
 
 
-def bm25_encoder_for(meta: IndexMeta) -> lexical.BM25Encoder:
+def bm25_encoder_for(meta: IndexMeta, max_query_terms: int | None = None) -> lexical.BM25Encoder:
+    """The index's BM25 encoder; `max_query_terms` is the bundle's bound on distinct query terms."""
     try:
         analyzer = lexical.Analyzer.from_name(meta.analyzer)
     except ValueError as exc:
         raise IndexMismatchError(f"index {meta.index_version}: {exc}") from None
-    return lexical.BM25Encoder(analyzer, lexical.BM25Params(k1=meta.k1, b=meta.b, avgdl=meta.avgdl))
+    return lexical.BM25Encoder(analyzer, lexical.BM25Params(k1=meta.k1, b=meta.b, avgdl=meta.avgdl),
+                               max_query_terms=max_query_terms)
 
 
 def build_points(incidents: Sequence[Incident], encoder: TextEncoder, bm25: lexical.BM25Encoder, *,

@@ -155,14 +155,22 @@ class BM25Params:
     avgdl: float = 0.0  # fixed per index version; 0 means "not set yet"
 
 
+# New bundles bound a query to its first 256 distinct BM25 terms: binds on no sample incident and on 0.4 % of
+# SeaMonkey bug reports (their p99 is 186 terms), while a pasted 20,000-character log stays cheap.
+DEFAULT_MAX_QUERY_TERMS = 256
+
+
 class BM25Encoder:
     """Turns analyzed text into the document and query sparse vectors described above."""
 
-    def __init__(self, analyzer: Analyzer, params: BM25Params) -> None:
+    def __init__(self, analyzer: Analyzer, params: BM25Params, max_query_terms: int | None = None) -> None:
         if params.avgdl <= 0:
             raise ValueError("BM25Encoder needs avgdl > 0 (taken from the index metadata)")
+        if max_query_terms is not None and max_query_terms < 1:
+            raise ValueError(f"max_query_terms must be at least 1, not {max_query_terms}")
         self.analyzer = analyzer
         self.params = params
+        self.max_query_terms = max_query_terms  # the bundle's bound; None: every term
 
     def document(self, short_description: str, description: str = "") -> SparseVector:
         """Sparse vector of a stored incident. Its indices are also stored as payload (`terms`) so the
@@ -178,10 +186,17 @@ class BM25Encoder:
         return SparseVector(indices, [weights[i] for i in indices])
 
     def query(self, text: str) -> SparseVector:
-        counts = Counter(self.analyzer.tokens(text))
+        """The query's terms with their counts. With `max_query_terms`, only the first that many distinct
+        terms in the text's order count (the short description comes first): a pasted log cannot make a query
+        expensive, and served and evaluated queries are bounded alike (both build their encoder from the
+        bundle's setting)."""
+        counts = Counter(self.analyzer.tokens(text))  # keeps the order of first appearance
         by_id: dict[int, float] = {}
         for token, qtf in counts.items():
-            by_id[term_id(token)] = by_id.get(term_id(token), 0.0) + float(qtf)
+            tid = term_id(token)
+            if tid not in by_id and self.max_query_terms is not None and len(by_id) >= self.max_query_terms:
+                continue
+            by_id[tid] = by_id.get(tid, 0.0) + float(qtf)
         indices = sorted(by_id)
         return SparseVector(indices, [by_id[i] for i in indices])
 

@@ -188,7 +188,7 @@ class IndexCompactor:
                     raise IncidentSimError(f"compacted index holds {got} incidents, the serving one {expected}")
                 status.incidents = got
                 self.catalog.mark_complete(name)
-                self.switcher._commit(target)
+                self.switcher._commit(target, move_registry=False)  # same model: the bundle pointer stays
                 self.engine.write_journal = None
                 self.engine.writes_since_build = max(self.engine.writes_since_build - writes_before, 0)
                 if source in self.engine.retired:

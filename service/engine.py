@@ -3,6 +3,7 @@ Routes, tests and benchmarks all call `Engine.similar`."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -12,7 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from indexing.batcher import BatchingEncoder
 from indexing.bundle import Bundle, load_bundle
+from indexing.dense_text import TextEncoder
 from indexing.encoder import OnnxEncoder
 from indexing.errors import (
     BundleError,
@@ -150,6 +153,22 @@ class ServingVersion:
         self._searcher: HybridSearcher | None = None
         self._meta: IndexMeta | None = None
         self._lock = threading.Lock()
+        self._batcher: BatchingEncoder | None = None
+
+    def query_encoder(self, window_s: float, max_batch: int) -> TextEncoder:
+        """The encoder for /similar queries: concurrent ones encoded together (indexing/batcher.py) unless
+        max_batch is 1."""
+        if max_batch <= 1:
+            return self.encoder
+        if self._batcher is None:
+            with self._lock:
+                if self._batcher is None:
+                    self._batcher = BatchingEncoder(self.encoder, window_s=window_s, max_batch=max_batch)
+        return self._batcher
+
+    def close_batcher(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
 
     def searcher(self) -> HybridSearcher:
         if self._searcher is None:
@@ -160,7 +179,8 @@ class ServingVersion:
                         raise IndexMissingError("the incident index does not exist yet; run `incident-sim index`")
                     check_index_matches(meta, self.bundle)
                     self._meta = meta
-                    self._searcher = HybridSearcher(self.store, bm25_encoder_for(meta), self.bundle.dense_weight,
+                    self._searcher = HybridSearcher(self.store, bm25_encoder_for(meta, self.bundle.max_query_terms),
+                                                    self.bundle.dense_weight,
                                                     self.bundle.bm25_weight, candidate_k=self.candidate_k,
                                                     normalization=self.bundle.bm25.get("normalization",
                                                                                        "idf_upper_bound"))
@@ -190,8 +210,11 @@ class Engine:
 
     def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
                  max_text_chars: int = 20_000, max_top_k: int = 50, index_name: str | None = None,
-                 catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None) -> None:
+                 catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None,
+                 encode_window_s: float = 0.002, encode_max_batch: int = 16) -> None:
         self.current = ServingVersion(bundle, encoder, store, index_name, candidate_k)
+        self.encode_window_s = encode_window_s
+        self.encode_max_batch = encode_max_batch
         self.max_text_chars = max_text_chars
         self.max_top_k = max_top_k
         self.catalog = catalog
@@ -233,10 +256,11 @@ class Engine:
             logger.warning("removed %s from the bundle registry: a bundle write or publish never finished", name)
         bundle = load_bundle(resolve_bundle_path(settings, meta))
         encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                              intra_op_threads=settings.encoder_threads)
+                              intra_op_threads=settings.encoder_threads, allow_spinning=settings.encoder_spinning)
         engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k, max_text_chars=settings.max_text_chars,
                      max_top_k=settings.max_top_k, index_name=index_name, catalog=catalog,
-                     registry=BundleRegistry(settings.bundles_dir))
+                     registry=BundleRegistry(settings.bundles_dir), encode_window_s=settings.encode_window_ms / 1000,
+                     encode_max_batch=settings.encode_max_batch)
         try:
             engine.searcher()  # checks index/model agreement early when the store is up
         except StoreUnavailableError as exc:
@@ -319,8 +343,10 @@ class Engine:
         searcher = version.searcher()
         t0 = time.perf_counter()
         free_text = query.short_description is None and query.description is None
-        vector, truncated = version.bundle.dense_text.embed_one(
-            version.encoder, query.short_description, query.description, query.text if free_text else None)
+        encoder = version.query_encoder(self.encode_window_s, self.encode_max_batch)
+        with encoder.request() if isinstance(encoder, BatchingEncoder) else contextlib.nullcontext():
+            vector, truncated = version.bundle.dense_text.embed_one(
+                encoder, query.short_description, query.description, query.text if free_text else None)
         encode_s = time.perf_counter() - t0
         outcome = searcher.search(vector, query.text, query.top_k, query.where)
         return SimilarAnswer(
@@ -390,6 +416,7 @@ class Engine:
 
     def close(self) -> None:
         for version in {id(v): v for v in (self.current, self.rebuild_target, *self.retired) if v}.values():
+            version.close_batcher()
             version.store.close()
         if self.catalog is not None:
             self.catalog.close()

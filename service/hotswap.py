@@ -65,7 +65,8 @@ class RebuildStatus:
 
 class ModelSwitcher:
     def __init__(self, engine: Engine, metrics: Metrics | None = None, page_size: int = 64, retain: int = 2,
-                 verify_sample: int = 20, min_self_retrieval: float = 0.9, encoder_threads: int = 0) -> None:
+                 verify_sample: int = 20, min_self_retrieval: float = 0.9, encoder_threads: int = 0,
+                 encoder_spinning: bool = False) -> None:
         if engine.catalog is None or engine.registry is None:
             raise SwapRefusedError("this engine has no index catalog or bundle registry (store unreachable?)")
         self.engine = engine
@@ -77,6 +78,7 @@ class ModelSwitcher:
         self.verify_sample = verify_sample
         self.min_self_retrieval = min_self_retrieval
         self.encoder_threads = encoder_threads
+        self.encoder_spinning = encoder_spinning
         self._status = RebuildStatus()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
@@ -151,7 +153,8 @@ class ModelSwitcher:
                     store.close()
                     continue
                 encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                                      intra_op_threads=self.encoder_threads)
+                                      intra_op_threads=self.encoder_threads,
+                                      allow_spinning=self.encoder_spinning)
                 return self._switch_back(ServingVersion(bundle, encoder, store, name, current.candidate_k), current)
             raise SwapRefusedError("no earlier complete index version with its bundle in the registry to roll back to")
 
@@ -173,13 +176,17 @@ class ModelSwitcher:
         logger.info("rolled back to model %s, index %s", target.bundle.model_version, target.index_name)
         return self._status
 
-    def _commit(self, target: ServingVersion) -> None:
+    def _commit(self, target: ServingVersion, move_registry: bool = True) -> None:
         """Make `target` serve, on disk and in the process (call with the write lock held). The registry pointer
         moves first (a failure there changes nothing); the index pointer is the commit point (a failure
         there puts the registry pointer back); once it has moved the engine swaps, so the process never
         serves one version while the disk names another, and writes made from now on go where a restart
         will look."""
         assert target.index_name is not None
+        if not move_registry:  # same model (a compaction): only the index pointer moves
+            self.catalog.switch(target.index_name)
+            self.engine.swap(target)
+            return
         before = self.registry.active_version()
         self.registry.set_active(target.bundle.model_version)
         failpoints.pause("switch.between_pointers")
@@ -230,7 +237,8 @@ class ModelSwitcher:
         try:
             source = self.engine.current
             encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                                  intra_op_threads=self.encoder_threads)
+                                  intra_op_threads=self.encoder_threads,
+                                  allow_spinning=self.encoder_spinning)
             analyzer = lexical.Analyzer.from_name(bundle.bm25["analyzer"])
             status.total, avgdl = self._survey(source, analyzer)
             store = self.catalog.create(name)

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     graceful_shutdown_s: float = Field(15.0, ge=0, description="How long shutdown waits for in-flight requests.")
     candidate_k: int = Field(100, ge=10, description="Dense and BM25 candidates fetched per query (grown if needed).")
     encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0 = all cores).")
+    encoder_spinning: bool = Field(False, description="Let idle ONNX Runtime threads spin (lower latency one "
+                                   "request at a time, worse under concurrency on few cores).")
+    encode_max_batch: int = Field(16, ge=1, le=256, description="Most /similar queries encoded together in one "
+                                  "ONNX Runtime run (1 = each query alone).")
+    encode_window_ms: float = Field(2.0, ge=0, le=50, description="How long the batcher waits for requests already "
+                                    "in flight to join a batch (never with one request in flight).")
     rebuild_page_size: int = Field(64, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild.")
     index_versions_kept: int = Field(2, ge=1, description="Index versions kept (active + rollback targets).")
     compact_after_writes: int = Field(

@@ -298,3 +298,12 @@ def test_cli_compacts_offline_and_drops_the_replaced_copy(registry_settings: Set
     engine = Engine.from_settings(registry_settings)
     assert engine.store.count() == 300 and engine.index_version == after
     engine.close()
+
+
+def test_compaction_of_a_bundle_served_by_path_leaves_the_registry_alone(writable_settings: Settings) -> None:
+    engine = Engine.from_settings(writable_settings)  # INCIDENT_SIM_BUNDLE_PATH: no registry entry at all
+    before = engine.index_version
+    status = IndexCompactor(engine, ModelSwitcher(engine)).compact()
+    assert status.state == "done" and engine.index_version != before
+    assert BundleRegistry(writable_settings.bundles_dir).active_version() is None
+    engine.close()

@@ -73,7 +73,8 @@ def write_bundle(model_dir: Path, bundles_dir: Path, name: str, base_model: str,
     bundles_dir.mkdir(parents=True, exist_ok=True)
     facts = _model_facts(model_dir)
     bm25_cfg = bm25 or {"k1": 1.2, "b": 0.75, "analyzer": DEFAULT_ANALYZER, "normalization": DEFAULT_NORMALIZATION,
-                        "idf": "ln(1 + (N - n + 0.5) / (n + 0.5))", "avgdl": "fixed per index version"}
+                        "idf": "ln(1 + (N - n + 0.5) / (n + 0.5))", "avgdl": "fixed per index version",
+                        "max_query_terms": lexical.DEFAULT_MAX_QUERY_TERMS}
     hybrid_cfg = hybrid or {"dense_weight": DEFAULT_DENSE_WEIGHT, "bm25_weight": DEFAULT_BM25_WEIGHT}
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles_dir))
     try:

@@ -394,7 +394,8 @@ def build_scorer(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path, normal
         meta = store.meta()
         assert meta is not None
         scorer = OfflineScorer.from_store(
-            store, [i.point_id for i in corpus.incidents], bm25_encoder_for(meta), bundle.dense_weight,
+            store, [i.point_id for i in corpus.incidents], bm25_encoder_for(meta, bundle.max_query_terms),
+            bundle.dense_weight,
             bundle.bm25_weight, normalization or bundle.bm25.get("normalization", "idf_upper_bound"))
     finally:
         store.close()

@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexing.errors import BundleError, StoreUnavailableError, UnknownBundleError
+from indexing.errors import (
+    BundleError,
+    IncidentSimError,
+    StoreUnavailableError,
+    SwapInProgressError,
+    UnknownBundleError,
+)
 from service.auth import require
 from service.compaction import IndexCompactor
 from service.errors import InvalidQueryError
@@ -128,6 +134,9 @@ class CompactionOut(BaseModel):
 
 
 class CompactionStateOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"writes_since_build": 12, "background": True, "last": COMPACTION_EXAMPLE}]})
+
     writes_since_build: int = Field(description="Incident writes since the active index version was built.")
     background: bool = Field(description="Whether compaction runs by itself (Qdrant Edge, compact_after_writes > 0).")
     last: CompactionOut
@@ -147,4 +156,9 @@ def compaction_status(request: Request) -> dict[str, Any]:
                    summary="Compact the serving index now (fresh HNSW, deletes vacuumed); answers when switched",
                    responses=error_responses(401, 403, 409, 429, 503))
 def compact(request: Request) -> dict[str, Any]:
-    return compactor_of(request).compact("requested").to_dict()
+    try:
+        return compactor_of(request).compact("requested").to_dict()
+    except (SwapInProgressError, StoreUnavailableError):
+        raise
+    except IncidentSimError as exc:  # the serving index is untouched; the status endpoint keeps the reason
+        raise StoreUnavailableError(f"the compaction failed and the serving index is untouched: {exc}") from None
