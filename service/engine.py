@@ -27,6 +27,7 @@ from indexing.errors import (
 )
 from indexing.incidents import Incident, incident_text, point_id_for
 from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
+from indexing.query_cache import CachedQueryEncoder
 from indexing.registry import BundleRegistry
 from indexing.search import DEFAULT_TOP_K, HybridSearcher, ScoredIncident
 from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog, IndexMeta
@@ -154,17 +155,24 @@ class ServingVersion:
         self._meta: IndexMeta | None = None
         self._lock = threading.Lock()
         self._batcher: BatchingEncoder | None = None
+        self._query_encoder: TextEncoder | None = None
 
-    def query_encoder(self, window_s: float, max_batch: int) -> TextEncoder:
-        """The encoder for /similar queries: concurrent ones encoded together (indexing/batcher.py) unless
-        max_batch is 1."""
-        if max_batch <= 1:
-            return self.encoder
-        if self._batcher is None:
+    def query_encoder(self, window_s: float, max_batch: int, cache_size: int) -> tuple[TextEncoder,
+                                                                                          BatchingEncoder | None]:
+        """The encoder for /similar queries and its batcher: a cache of recent query texts
+        (indexing/query_cache.py; cache_size 0 = none) in front of a batcher that encodes concurrent queries
+        together (indexing/batcher.py; max_batch 1 = none)."""
+        if self._query_encoder is None:
             with self._lock:
-                if self._batcher is None:
-                    self._batcher = BatchingEncoder(self.encoder, window_s=window_s, max_batch=max_batch)
-        return self._batcher
+                if self._query_encoder is None:
+                    encoder: TextEncoder = self.encoder
+                    if max_batch > 1:
+                        self._batcher = BatchingEncoder(self.encoder, window_s=window_s, max_batch=max_batch)
+                        encoder = self._batcher
+                    if cache_size > 0:
+                        encoder = CachedQueryEncoder(encoder, size=cache_size)
+                    self._query_encoder = encoder
+        return self._query_encoder, self._batcher
 
     def close_batcher(self) -> None:
         if self._batcher is not None:
@@ -211,10 +219,11 @@ class Engine:
     def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
                  max_text_chars: int = 20_000, max_top_k: int = 50, index_name: str | None = None,
                  catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None,
-                 encode_window_s: float = 0.002, encode_max_batch: int = 16) -> None:
+                 encode_window_s: float = 0.002, encode_max_batch: int = 16, query_cache_size: int = 1024) -> None:
         self.current = ServingVersion(bundle, encoder, store, index_name, candidate_k)
         self.encode_window_s = encode_window_s
         self.encode_max_batch = encode_max_batch
+        self.query_cache_size = query_cache_size
         self.max_text_chars = max_text_chars
         self.max_top_k = max_top_k
         self.catalog = catalog
@@ -260,7 +269,7 @@ class Engine:
         engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k, max_text_chars=settings.max_text_chars,
                      max_top_k=settings.max_top_k, index_name=index_name, catalog=catalog,
                      registry=BundleRegistry(settings.bundles_dir), encode_window_s=settings.encode_window_ms / 1000,
-                     encode_max_batch=settings.encode_max_batch)
+                     encode_max_batch=settings.encode_max_batch, query_cache_size=settings.query_cache_size)
         try:
             engine.searcher()  # checks index/model agreement early when the store is up
         except StoreUnavailableError as exc:
@@ -343,8 +352,8 @@ class Engine:
         searcher = version.searcher()
         t0 = time.perf_counter()
         free_text = query.short_description is None and query.description is None
-        encoder = version.query_encoder(self.encode_window_s, self.encode_max_batch)
-        with encoder.request() if isinstance(encoder, BatchingEncoder) else contextlib.nullcontext():
+        encoder, batcher = version.query_encoder(self.encode_window_s, self.encode_max_batch, self.query_cache_size)
+        with batcher.request() if batcher is not None else contextlib.nullcontext():
             vector, truncated = version.bundle.dense_text.embed_one(
                 encoder, query.short_description, query.description, query.text if free_text else None)
         encode_s = time.perf_counter() - t0

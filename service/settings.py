@@ -58,6 +58,8 @@ class Settings(BaseSettings):
                                    "request at a time, worse under concurrency on few cores).")
     encode_max_batch: int = Field(16, ge=1, le=256, description="Most /similar queries encoded together in one "
                                   "ONNX Runtime run (1 = each query alone).")
+    query_cache_size: int = Field(1024, ge=0, description="Recent /similar query texts whose embedding is kept "
+                                  "(a retried call is not encoded again); 0 = no cache.")
     encode_window_ms: float = Field(2.0, ge=0, le=50, description="How long the batcher waits for requests already "
                                     "in flight to join a batch (never with one request in flight).")
     rebuild_page_size: int = Field(64, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild.")

@@ -77,7 +77,7 @@ def test_one_request_alone_never_waits_for_the_window(encoder: OnnxEncoder) -> N
 
 
 def test_the_engine_answers_the_same_with_and_without_batching(settings: Settings, incidents: list[Incident]) -> None:
-    batched = Engine.from_settings(settings.model_copy(update={"encode_max_batch": 16}))
+    batched = Engine.from_settings(settings.model_copy(update={"encode_max_batch": 16, "query_cache_size": 0}))
     query = SimilarQuery(text=incidents[4].text(), short_description=incidents[4].short_description,
                          description=incidents[4].description, top_k=5)
     with ThreadPoolExecutor(8) as pool:
