@@ -16,6 +16,7 @@ from typing import Any
 
 from indexing.dense_text import DenseText
 from indexing.errors import BundleError, InvalidVersionError
+from indexing.scoring import LEGACY_NORMALIZATION, ScoringConfig
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +103,14 @@ class Bundle:
         return dict(self.manifest["bm25"])
 
     @property
+    def scoring(self) -> ScoringConfig:
+        """The scoring configuration (weights, BM25 parameters, normalisation, query-term bound), typed."""
+        return ScoringConfig.from_manifest(self.manifest)
+
+    @property
     def max_query_terms(self) -> int | None:
         """Bound on a query's distinct BM25 terms (bm25.max_query_terms); None (older bundles): no bound."""
-        value = self.manifest["bm25"].get("max_query_terms")
-        return None if value is None else int(value)
+        return self.scoring.max_query_terms
 
     @property
     def threshold(self) -> float:
@@ -212,7 +217,7 @@ def check_scoring(manifest: dict[str, Any], path: Path) -> None:
         raise BundleError(f"bundle {path}: hybrid weights {weights} must be >= 0 with a positive sum")
     if number("bm25.k1") <= 0 or not 0.0 <= number("bm25.b") <= 1.0:
         raise BundleError(f"bundle {path}: BM25 needs k1 > 0 and 0 <= b <= 1")
-    normalization = manifest["bm25"].get("normalization", "idf_upper_bound")
+    normalization = manifest["bm25"].get("normalization", LEGACY_NORMALIZATION)
     if normalization not in lexical.NORMALIZATIONS:
         raise BundleError(f"bundle {path}: unknown BM25 normalization {normalization!r} "
                           f"(known: {', '.join(lexical.NORMALIZATIONS)})")

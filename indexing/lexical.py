@@ -155,11 +155,6 @@ class BM25Params:
     avgdl: float = 0.0  # fixed per index version; 0 means "not set yet"
 
 
-# New bundles bound a query to its first 256 distinct BM25 terms: binds on no sample incident and on 0.4 % of
-# SeaMonkey bug reports (their p99 is 186 terms), while a pasted 20,000-character log stays cheap.
-DEFAULT_MAX_QUERY_TERMS = 256
-
-
 class BM25Encoder:
     """Turns analyzed text into the document and query sparse vectors described above."""
 

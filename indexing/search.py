@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from indexing import lexical
-from indexing.scoring import hybrid_score
+from indexing.scoring import LEGACY_NORMALIZATION, hybrid_score
 from indexing.store.base import IncidentFilter, IncidentStore
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class SearchOutcome:
 class HybridSearcher:
     def __init__(self, store: IncidentStore, bm25: lexical.BM25Encoder, dense_weight: float, bm25_weight: float,
                  candidate_k: int = 100, max_candidate_k: int = 1600,
-                 normalization: str = "idf_upper_bound") -> None:
+                 normalization: str = LEGACY_NORMALIZATION) -> None:
         self.store = store
         self.normalization = normalization
         self.bm25 = bm25

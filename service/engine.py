@@ -190,8 +190,7 @@ class ServingVersion:
                     self._searcher = HybridSearcher(self.store, bm25_encoder_for(meta, self.bundle.max_query_terms),
                                                     self.bundle.dense_weight,
                                                     self.bundle.bm25_weight, candidate_k=self.candidate_k,
-                                                    normalization=self.bundle.bm25.get("normalization",
-                                                                                       "idf_upper_bound"))
+                                                    normalization=self.bundle.scoring.normalization)
         return self._searcher
 
     @property

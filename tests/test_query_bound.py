@@ -13,6 +13,7 @@ from indexing import lexical
 from indexing.bundle import Bundle, load_bundle
 from indexing.errors import BundleError
 from indexing.incidents import Incident
+from indexing.scoring import DEFAULT_MAX_QUERY_TERMS, ScoringConfig
 from service.engine import Engine, SimilarQuery
 from service.settings import Settings
 from training.calibrate import write_calibrated_bundle
@@ -47,7 +48,7 @@ def test_a_malformed_bound_is_refused_at_load(value: object, minilm_bundle: Bund
 
 
 def test_new_bundles_carry_the_default_bound(minilm_bundle: Bundle) -> None:
-    assert minilm_bundle.max_query_terms == lexical.DEFAULT_MAX_QUERY_TERMS
+    assert minilm_bundle.max_query_terms == DEFAULT_MAX_QUERY_TERMS
 
 
 def test_served_and_evaluated_queries_are_bounded_alike(minilm_bundle: Bundle, tmp_path: Path) -> None:
@@ -78,3 +79,12 @@ def test_served_and_evaluated_queries_are_bounded_alike(minilm_bundle: Bundle, t
         bound_changed_something |= free.query(text).indices != scorer.bm25.query(text).indices
     assert bound_changed_something
     engine.close()
+
+
+def test_the_scoring_config_is_parsed_once_with_the_legacy_defaults(minilm_bundle: Bundle) -> None:
+    scoring = minilm_bundle.scoring
+    assert scoring == ScoringConfig(analyzer=minilm_bundle.bm25["analyzer"], dense_weight=0.7, bm25_weight=0.3,
+                                    k1=1.2, b=0.75, normalization="query_self_score", max_query_terms=256)
+    legacy = {"hybrid": {"dense_weight": 0.6, "bm25_weight": 0.4}, "bm25": {"k1": 1.0, "b": 0.5, "analyzer": "x"}}
+    old = ScoringConfig.from_manifest(legacy)  # a bundle written before normalization and the bound existed
+    assert old.normalization == "idf_upper_bound" and old.max_query_terms is None and old.dense_weight == 0.6

@@ -15,7 +15,14 @@ from indexing import lexical
 from indexing.atomic import publish_directory
 from indexing.bundle import FORMAT_VERSION, MANIFEST, files_digest, load_bundle, sha256_file
 from indexing.errors import BundleError
-from indexing.scoring import DEFAULT_BM25_WEIGHT, DEFAULT_DENSE_WEIGHT
+from indexing.scoring import (
+    DEFAULT_B,
+    DEFAULT_BM25_WEIGHT,
+    DEFAULT_DENSE_WEIGHT,
+    DEFAULT_K1,
+    DEFAULT_MAX_QUERY_TERMS,
+    DEFAULT_NORMALIZATION,
+)
 from training.data.labels import LabelledCorpus
 from training.data.sample import parity_texts
 from training.export import RECIPES, QuantizationRecipe, choose_int8, export_onnx
@@ -28,7 +35,6 @@ UNCALIBRATED_THRESHOLD = 0.6
 # Chosen by the hybrid's validation MRR with benchmarks/bm25_variants.py (sample: 0.656 vs 0.625 for plain
 # tokens + idf_upper_bound, 299 validation queries; SeaMonkey: within noise either way, 9 queries).
 DEFAULT_ANALYZER = lexical.Analyzer(stem=True).name
-DEFAULT_NORMALIZATION = "query_self_score"
 
 
 def _model_facts(model_dir: Path) -> dict[str, Any]:
@@ -72,9 +78,10 @@ def write_bundle(model_dir: Path, bundles_dir: Path, name: str, base_model: str,
     labelled incidents stay within half a point of FP32's, ships. None: FP32 ships, and the manifest says why."""
     bundles_dir.mkdir(parents=True, exist_ok=True)
     facts = _model_facts(model_dir)
-    bm25_cfg = bm25 or {"k1": 1.2, "b": 0.75, "analyzer": DEFAULT_ANALYZER, "normalization": DEFAULT_NORMALIZATION,
-                        "idf": "ln(1 + (N - n + 0.5) / (n + 0.5))", "avgdl": "fixed per index version",
-                        "max_query_terms": lexical.DEFAULT_MAX_QUERY_TERMS}
+    bm25_cfg = bm25 or {"k1": DEFAULT_K1, "b": DEFAULT_B, "analyzer": DEFAULT_ANALYZER,
+                        "normalization": DEFAULT_NORMALIZATION, "idf": "ln(1 + (N - n + 0.5) / (n + 0.5))",
+                        "avgdl": "fixed per index version",
+                        "max_query_terms": DEFAULT_MAX_QUERY_TERMS}
     hybrid_cfg = hybrid or {"dense_weight": DEFAULT_DENSE_WEIGHT, "bm25_weight": DEFAULT_BM25_WEIGHT}
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles_dir))
     try:

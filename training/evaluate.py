@@ -35,7 +35,7 @@ from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
 from indexing.incidents import Incident
 from indexing.indexer import bm25_encoder_for, index_incidents
-from indexing.scoring import hybrid_score
+from indexing.scoring import LEGACY_NORMALIZATION, hybrid_score
 from indexing.search import DEFAULT_TOP_K
 from indexing.store.base import IncidentStore
 from indexing.store.edge import EdgeStore
@@ -63,7 +63,7 @@ class OfflineScorer:
     """Scores a query against every stored incident with the served formulas."""
 
     def __init__(self, dense: np.ndarray, sparse_docs: Sequence[dict[int, float]], bm25: lexical.BM25Encoder,
-                 dense_weight: float, bm25_weight: float, normalization: str = "idf_upper_bound") -> None:
+                 dense_weight: float, bm25_weight: float, normalization: str = LEGACY_NORMALIZATION) -> None:
         self.dense = dense
         self.normalization = normalization
         self.bm25 = bm25
@@ -77,7 +77,7 @@ class OfflineScorer:
 
     @classmethod
     def from_store(cls, store: IncidentStore, point_ids: Sequence[str], bm25: lexical.BM25Encoder,
-                   dense_weight: float, bm25_weight: float, normalization: str = "idf_upper_bound") -> OfflineScorer:
+                   dense_weight: float, bm25_weight: float, normalization: str = LEGACY_NORMALIZATION) -> OfflineScorer:
         stored = {}
         for start in range(0, len(point_ids), 256):
             for s in store.fetch(point_ids[start : start + 256], with_vectors=True):
@@ -396,7 +396,7 @@ def build_scorer(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path, normal
         scorer = OfflineScorer.from_store(
             store, [i.point_id for i in corpus.incidents], bm25_encoder_for(meta, bundle.max_query_terms),
             bundle.dense_weight,
-            bundle.bm25_weight, normalization or bundle.bm25.get("normalization", "idf_upper_bound"))
+            bundle.bm25_weight, normalization or bundle.scoring.normalization)
     finally:
         store.close()
     return scorer, encoder

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from indexing.errors import InputDataError
+from indexing.scoring import DEFAULT_BM25_WEIGHT, DEFAULT_DENSE_WEIGHT, DEFAULT_NORMALIZATION
 from training.data.labels import LabelledCorpus
 from training.evaluate import scorer_for_incidents, time_boundaries
 from training.metrics import roc_auc
@@ -77,7 +78,8 @@ def link_components(numbers: Sequence[str], links: Sequence[tuple[str, str]]) ->
 
 
 def mine_pairs(corpus: LabelledCorpus, encode: Encode, analyzer: str, k1: float = 1.2, b: float = 0.75,
-               normalization: str = "query_self_score", dense_weight: float = 0.7, bm25_weight: float = 0.3,
+               normalization: str = DEFAULT_NORMALIZATION, dense_weight: float = DEFAULT_DENSE_WEIGHT,
+               bm25_weight: float = DEFAULT_BM25_WEIGHT,
                negatives_per_source: int = 1, relative_ceiling: float = 0.95, min_positives: int = 20,
                seed: int = 0) -> PairSet:
     """Mine (anchor, positive, hard negatives) from the train split. Raises InputDataError when the

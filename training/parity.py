@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from indexing.encoder import OnnxEncoder
+from indexing.scoring import LEGACY_NORMALIZATION
 from training.data.labels import LabelledCorpus
 from training.evaluate import evaluate_corpus, scorer_for_incidents
 from training.export import RetrievalCheck
@@ -28,7 +29,7 @@ def retrieval_metrics_of(model_path: Path, tokenizer_path: Path, max_seq_length:
     encoder = OnnxEncoder(model_path, tokenizer_path, max_seq_length)
     dense = encoder.encode([i.text() for i in corpus.incidents]).vectors
     scorer = scorer_for_incidents(corpus.incidents, dense, bm25["analyzer"], bm25["k1"], bm25["b"],
-                                  bm25.get("normalization", "idf_upper_bound"), dense_weight, bm25_weight)
+                                  bm25.get("normalization", LEGACY_NORMALIZATION), dense_weight, bm25_weight)
     evaluation = evaluate_corpus(corpus, scorer, encoder, progress=False)
     out: dict[str, float] = {"queries": float(len(evaluation.queries))}
     for method in ("hybrid", "dense"):

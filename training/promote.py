@@ -147,7 +147,7 @@ def run_training(corpus: LabelledCorpus, base_model_dir: Path, base_model_name: 
     mining_encoder = OnnxEncoder(baseline.encoder_path, baseline.tokenizer_path, baseline.max_seq_length)
     bm25 = baseline.bm25
     pair_set = mine_pairs(corpus, lambda texts: mining_encoder.encode(texts).vectors, analyzer=bm25["analyzer"],
-                          k1=bm25["k1"], b=bm25["b"], normalization=bm25.get("normalization", "idf_upper_bound"),
+                          k1=bm25["k1"], b=bm25["b"], normalization=baseline.scoring.normalization,
                           dense_weight=baseline.dense_weight, bm25_weight=baseline.bm25_weight,
                           negatives_per_source=cfg.negatives_per_source, relative_ceiling=cfg.relative_ceiling,
                           min_positives=cfg.min_positives, seed=cfg.seed)

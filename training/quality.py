@@ -170,7 +170,7 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     cache: dict[str, np.ndarray] = {}
     evaluations: dict[str, Evaluation] = {}
     comparison: dict[str, Any] = {}
-    current = bundle.bm25.get("normalization", "idf_upper_bound")
+    current = bundle.scoring.normalization
     for mode in lexical.NORMALIZATIONS:
         scorer.normalization = mode
         evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors=cache,
