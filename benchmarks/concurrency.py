@@ -77,9 +77,15 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", default="1,4,8,16")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"some of {', '.join(VARIANTS)}")
+    parser.add_argument("--label", default="", help="results go to concurrency[-LABEL].json|md")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown or not args.variants.startswith("alone,"):
+        parser.error(f"--variants: start with 'alone' (the reference), then any of {', '.join(VARIANTS)}")
+    variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     figures: dict[str, Any] = {"incidents": args.incidents, "requests": args.requests, "machine": cpu_facts(),
                                "runs": []}
     with tempfile.TemporaryDirectory(prefix="concurrency-bench-") as tmp:
@@ -91,13 +97,13 @@ def main() -> None:
         incidents = [Incident.model_validate(r) for r in generate_incidents(args.incidents, seed=7)]
         index_into_catalog(incidents, bundle, encoder, EdgeCatalog(first.edge_index_dir))
         del encoder
-        for name in list(VARIANTS)[1:]:
+        for name in list(variants)[1:]:
             other = data_dir(root, name, bundle)
             shutil.copytree(first.data_dir / "index", other.data_dir / "index")
-        servers = {name: serve(root / name, env, root / f"{name}.log") for name, env in VARIANTS.items()}
+        servers = {name: serve(root / name, env, root / f"{name}.log") for name, env in variants.items()}
         try:
             for k, c in enumerate(levels):
-                names = list(VARIANTS)[k % len(VARIANTS):] + list(VARIANTS)[: k % len(VARIANTS)]  # rotate
+                names = list(variants)[k % len(variants):] + list(variants)[: k % len(variants)]  # rotate
                 for name in names:
                     result = run(servers[name][1], args.requests, c, 5, 600, 20)
                     result.update(variant=name)
@@ -109,19 +115,22 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
     by = {(r["variant"], r["concurrency"]): r for r in figures["runs"]}
-    for name in VARIANTS:
+    for name in variants:
         base = by[(name, levels[0])]["requests_per_s"]
         for c in levels:
             by[(name, c)]["throughput_vs_c1"] = round(by[(name, c)]["requests_per_s"] / base, 2)
     for c in levels:
-        for name in VARIANTS:
+        for name in variants:
             by[(name, c)]["throughput_vs_alone"] = round(by[(name, c)]["requests_per_s"] /
                                                          by[("alone", c)]["requests_per_s"], 2)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "concurrency.json").write_text(json.dumps(figures, indent=2) + "\n")
+    stem = f"concurrency-{args.label}" if args.label else "concurrency"
+    (args.out / f"{stem}.json").write_text(json.dumps(figures, indent=2) + "\n")
     lines = ["# Throughput and latency by requests in flight: encode batching off vs on", "",
              f"`python -m benchmarks.concurrency --incidents {args.incidents} --requests {args.requests} "
-             f"--concurrency {args.concurrency}`{' --bundle <' + figures['bundle'] + '>' if args.bundle else ''}",
+             f"--concurrency {args.concurrency} --variants {args.variants}"
+             f"{' --label ' + args.label if args.label else ''}"
+             f"{' --bundle <' + figures['bundle'] + '>' if args.bundle else ''}`",
              "", machine_line(figures["machine"]), "",
              f"Bundle {figures['bundle']}, {args.incidents} sample incidents, one `incident-sim serve` process per "
              "variant over loopback, closed loop (`benchmarks.latency`).", "",
@@ -129,12 +138,12 @@ def main() -> None:
              "| statuses |",
              "|---|---|---|---|---|---|---|---|---|"]
     for c in levels:
-        for name in VARIANTS:
+        for name in variants:
             r = by[(name, c)]
             lines.append(f"| {c} | {name} | {r['requests_per_s']} | {r['throughput_vs_c1']} | "
                          f"{r.get('throughput_vs_alone', '')} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | "
                          f"{r['statuses']} |")
-    (args.out / "concurrency.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
