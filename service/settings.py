@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0 = all cores).")
     encoder_spinning: bool = Field(False, description="Let idle ONNX Runtime threads spin (lower latency one "
                                    "request at a time, worse under concurrency on few cores).")
-    encode_max_batch: int = Field(16, ge=1, le=256, description="Most /similar queries encoded together in one "
-                                  "ONNX Runtime run (1 = each query alone).")
+    encode_max_batch: int = Field(1, ge=1, le=256, description="Most /similar queries encoded together in one "
+                                  "ONNX Runtime run (1 = each query alone, the default: with mpnet on 2 cores "
+                                  "batching cost throughput; it helps small encoders, benchmarks.concurrency).")
     query_cache_size: int = Field(1024, ge=0, description="Recent /similar query texts whose embedding is kept "
                                   "(a retried call is not encoded again); 0 = no cache.")
     encode_window_ms: float = Field(2.0, ge=0, le=50, description="How long the batcher waits for requests already "
