@@ -124,9 +124,11 @@ def open_catalog(settings: Settings) -> IndexCatalog:
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return ServerCatalog(settings.qdrant_url, settings.collection, api_key=key, timeout=settings.qdrant_timeout_s)
-    from indexing.store.edge import EdgeCatalog
+    from indexing.store.edge import EdgeCatalog, GraphConfig
 
-    return EdgeCatalog(settings.edge_index_dir)
+    return EdgeCatalog(settings.edge_index_dir, graph=GraphConfig(m=settings.hnsw_m,
+                                                                  ef_construct=settings.hnsw_ef_construct,
+                                                                  int8=settings.index_int8))
 
 
 def active_index_meta(catalog: IndexCatalog) -> IndexMeta | None:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
                                   "(a retried call is not encoded again); 0 = no cache.")
     encode_window_ms: float = Field(2.0, ge=0, le=50, description="How long the batcher waits for requests already "
                                     "in flight to join a batch (never with one request in flight).")
+    hnsw_m: int = Field(16, ge=4, le=128, description="Qdrant Edge: HNSW links per vector in new index versions "
+                        "(index, rebuild, compaction); more: better recall, slower builds (benchmarks.scale).")
+    hnsw_ef_construct: int = Field(100, ge=8, le=1000, description="Qdrant Edge: HNSW build candidates per vector "
+                                   "in new index versions; the graph's build time grows with it.")
+    index_int8: bool = Field(False, description="Qdrant Edge: keep scalar int8 copies of the vectors in new index "
+                             "versions (searched first, rescored with the float32 vectors: scores stay exact).")
     rebuild_page_size: int = Field(64, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild.")
     index_versions_kept: int = Field(2, ge=1, description="Index versions kept (active + rollback targets).")
     compact_after_writes: int = Field(

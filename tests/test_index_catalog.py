@@ -79,3 +79,27 @@ def test_edge_legacy_layout_is_the_active_version(tmp_path: Path) -> None:
     assert catalog.active() == "m2@2"
     catalog.drop("legacy")
     assert catalog.versions() == {"m2@2": True}
+
+
+def test_settings_choose_how_new_edge_versions_build_their_graph(tmp_path: Path) -> None:
+    import json
+
+    from service.engine import open_catalog
+    from service.settings import Settings
+
+    catalog = open_catalog(Settings(data_dir=tmp_path, dev_mode=True, hnsw_m=12, hnsw_ef_construct=48,
+                                    index_int8=True))
+    store = catalog.create("v1")
+    store.create_index(make_meta())
+    store.close()
+    dense = json.loads((tmp_path / "index" / "incidents" / "versions" / "v1" / "shard" / "edge_config.json")
+                       .read_text())["vectors"]["dense"]
+    assert (dense["hnsw_config"]["m"], dense["hnsw_config"]["ef_construct"]) == (12, 48)
+    assert dense["quantization_config"]["scalar"]["type"] == "int8"
+    default = open_catalog(Settings(data_dir=tmp_path / "d", dev_mode=True)).create("v1")
+    default.create_index(make_meta())
+    default.close()
+    dense = json.loads((tmp_path / "d" / "index" / "incidents" / "versions" / "v1" / "shard" / "edge_config.json")
+                       .read_text())["vectors"]["dense"]
+    assert (dense["hnsw_config"]["m"], dense["hnsw_config"]["ef_construct"], dense.get("quantization_config")) == \
+        (16, 100, None)

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +44,30 @@ logger = logging.getLogger(__name__)
 META_FILE = "index.json"
 
 
+@dataclass(frozen=True)
+class GraphConfig:
+    """How Qdrant Edge builds the dense HNSW graph of a new index version (kept by the shard once created).
+    `m` links per node and `ef_construct` candidates per insertion trade build time against recall
+    (benchmarks.scale measures both); `int8` adds scalar-quantised int8 copies of the vectors, searched first
+    and rescored with the original float32 vectors, so the scores stay exact cosines."""
+
+    m: int = 16
+    ef_construct: int = 100
+    int8: bool = False
+
+    def describe(self) -> str:
+        return f"m={self.m}, ef_construct={self.ef_construct}{', int8 + rescoring' if self.int8 else ''}"
+
+
 class EdgeStore(IncidentStore):
     """One index version = one directory: `shard/` (the Edge shard) and `index.json` (IndexMeta)."""
 
     name = "qdrant-edge"
 
-    def __init__(self, path: str | Path, hnsw_ef: int = 256) -> None:
+    def __init__(self, path: str | Path, hnsw_ef: int = 256, graph: GraphConfig | None = None) -> None:
         self.path = Path(path)
         self.hnsw_ef = hnsw_ef
+        self.graph = graph or GraphConfig()
         self._shard: qe.EdgeShard | None = None
         self._meta: IndexMeta | None = None
         self._lock = threading.RLock()
@@ -77,8 +94,14 @@ class EdgeStore(IncidentStore):
         with self._lock:
             if self._meta is not None:
                 raise FileExistsError(f"an index already exists at {self.path}")
+            graph = self.graph
             config = qe.EdgeConfig(
-                vectors={DENSE: qe.EdgeVectorParams(size=meta.dim, distance=qe.Distance.Cosine)},
+                vectors={DENSE: qe.EdgeVectorParams(
+                    size=meta.dim, distance=qe.Distance.Cosine,
+                    hnsw_config=qe.HnswIndexConfig(m=graph.m, ef_construct=graph.ef_construct,
+                                                   full_scan_threshold=10_000),
+                    quantization_config=qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99,
+                                                                    always_ram=True) if graph.int8 else None)},
                 sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             )
             (self.path / "shard").mkdir(parents=True, exist_ok=True)
@@ -203,14 +226,17 @@ class EdgeStore(IncidentStore):
             }
 
     def search_dense(self, vector: np.ndarray, limit: int, among: Sequence[str] | None = None,
-                     where: IncidentFilter | None = None) -> list[Hit]:
+                     where: IncidentFilter | None = None, exact: bool = False) -> list[Hit]:
+        """`exact` scans every vector instead of walking the graph (the reference for the graph's recall)."""
         if among is not None and not among:
             return []
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest([float(x) for x in vector], using=DENSE),
             filter=_filter(among, where),
-            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), exact=among is not None),
+            params=qe.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), exact=exact or among is not None,
+                                   # with int8 copies, candidates are rescored with the float32 vectors: exact cosines
+                                   quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0)),
         )
         with self._guard():
             return [Hit(str(p.id), float(p.score)) for p in self._require().query(request)]
@@ -289,8 +315,12 @@ class EdgeCatalog(IndexCatalog):
     """`<base>/versions/<name>/` per index version (`BUILDING` marks an unfinished one) and
     `<base>/ACTIVE.json` naming the active one, replaced with os.replace (atomic)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, graph: GraphConfig | None = None) -> None:
         self.base = Path(base)
+        self.graph = graph  # how new versions build their HNSW graph (None: GraphConfig's defaults)
+
+    def version_dir(self, name: str) -> Path:
+        return self._dir(name)
 
     def _dir(self, name: str) -> Path:
         if name == LEGACY:
@@ -357,7 +387,7 @@ class EdgeCatalog(IndexCatalog):
             raise FileExistsError(f"index version {name} already exists at {path}")
         path.mkdir(parents=True)
         atomic_write_text(path / BUILDING, "building")
-        return EdgeStore(path)
+        return EdgeStore(path, graph=self.graph)
 
     def mark_complete(self, name: str) -> None:
         (self._dir(name) / BUILDING).unlink(missing_ok=True)
