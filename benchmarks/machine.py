@@ -3,38 +3,26 @@ vector search, cores, and the versions of the engines timed (CPUs differ between
 
 from __future__ import annotations
 
-import os
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-PACKAGES = ("onnxruntime", "qdrant-edge-py", "qdrant-client", "numpy")
+from indexing.cpu import FLAGS, cpu_facts
 
-
-def cpu_facts() -> dict[str, Any]:
-    flags: set[str] = set()
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"cpu": model, "cores": os.cpu_count(), **{flag: flag in flags for flag in FLAGS},
-            "python": platform.python_version(), "versions": versions}
+__all__ = ["FLAGS", "cpu_facts", "machine_line", "write_suite"]
 
 
 def machine_line(m: dict[str, Any]) -> str:
     flags = ", ".join(f"{f} {'yes' if m.get(f) else 'no'}" for f in FLAGS)
     versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items() if v)
     return f"Machine: {m['cpu']}, {m['cores']} cores; {flags}; Python {m['python']}; {versions}"
+
+
+def write_suite(out: Path, name: str, figures: dict[str, Any], markdown_lines: list[str]) -> None:
+    """benchmarks/results/<name>.json|md; `figures` carries the machine's facts (cpu_facts) and the markdown
+    names them in its header (machine_line)."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (out / f"{name}.md").write_text("\n".join(markdown_lines) + "\n")
+    print("\n".join(markdown_lines), flush=True)

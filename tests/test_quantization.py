@@ -85,6 +85,11 @@ def test_the_fastest_faithful_variant_is_chosen_and_recorded(minilm_bundle: Bund
     for c in search["candidates"][:chosen_at]:  # every faster variant was measured and failed
         assert isinstance(c["parity"], dict) and not c["parity"]["passed"]
     assert m["encoder"]["quantization"]["single_query_ms"] < search["fp32_single_query_ms"]
+    from indexing.cpu import cpu_facts
+
+    timed_on, here = search["timed_on"], cpu_facts()  # the timings name the CPU they hold for
+    assert (timed_on["cpu"], timed_on["cores"], timed_on["avx512_vnni"]) == (here["cpu"], here["cores"],
+                                                                            here["avx512_vnni"])
     retrieval = m["parity"]["retrieval"]
     assert retrieval["passed"] and retrieval["queries"] > 50
     for metric in ("recall@10", "mrr"):

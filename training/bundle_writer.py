@@ -14,6 +14,7 @@ from typing import Any
 from indexing import lexical
 from indexing.atomic import publish_directory
 from indexing.bundle import FORMAT_VERSION, MANIFEST, files_digest, load_bundle, sha256_file
+from indexing.cpu import cpu_facts
 from indexing.errors import BundleError
 from indexing.scoring import (
     DEFAULT_B,
@@ -106,7 +107,7 @@ def write_bundle(model_dir: Path, bundles_dir: Path, name: str, base_model: str,
                 logger.warning("no labelled corpus given: INT8 retrieval parity is not measured for this bundle")
             int8, search = choose_int8(fp32, work / "int8", tokenizer_src, facts["max_seq_length"], texts, check,
                                        recipes)
-            encoder_meta["quantization_search"] = search
+            encoder_meta["quantization_search"] = {**search, "timed_on": cpu_facts()}  # timings hold for this CPU
             if int8 is not None:
                 recipe = search["chosen_recipe"]
                 parity = {"measured": True, **recipe.pop("parity")}
