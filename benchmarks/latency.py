@@ -18,6 +18,7 @@ import argparse
 import json
 import platform
 import statistics
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -131,6 +132,48 @@ def run(url: str, requests: int, concurrency: int, top_k: int, max_seconds: floa
         **summary(ms),
         "requests_per_s": round(len(ms) / wall, 2),
     }
+
+
+def open_loop(url: str, rate: float, requests: int, top_k: int, headers: dict[str, str] | None = None,
+              workers: int = 32) -> dict:
+    """Open loop: request i is due at i / rate seconds, whether or not earlier ones have been answered (as
+    independent ServiceNow callers arrive); its latency counts from when it was due, so queueing shows
+    (no coordinated omission). At most `workers` requests are outstanding; one that starts late because all
+    were busy still counts from its due time."""
+    queries = queries_for(requests, top_k)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    late: list[float] = []
+    lock = threading.Lock()
+    client = httpx.Client(base_url=url, timeout=60, headers=headers,
+                          limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers))
+    client.get("/readyz")
+    start = time.perf_counter() + 0.5
+
+    def one(i: int) -> None:
+        due = start + i / rate
+        now = time.perf_counter()
+        if due > now:
+            time.sleep(due - now)
+        else:
+            late.append(now - due)
+        try:
+            status = client.post("/similar", json=queries[i % len(queries)]).status_code
+        except httpx.HTTPError:
+            status = 0
+        with lock:
+            latencies.append(time.perf_counter() - due)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, range(requests)))
+    finally:
+        client.close()
+    wall = time.perf_counter() - start
+    ms = [x * 1000 for x in latencies]
+    return {"mode": "open loop", "offered_per_s": rate, "requests": len(ms), "statuses": statuses, **summary(ms),
+            "achieved_per_s": round(len(ms) / wall, 2), "started_late": len([x for x in late if x > 0.01])}
 
 
 def main() -> None:
