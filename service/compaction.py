@@ -97,7 +97,6 @@ class IndexCompactor:
         self._status = CompactionStatus()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._draining: list[tuple[float, ServingVersion]] = []  # replaced versions, closed after drain_s
         self._lock = threading.Lock()
 
     @property
@@ -193,7 +192,7 @@ class IndexCompactor:
                 self.engine.writes_since_build = max(self.engine.writes_since_build - writes_before, 0)
                 if source in self.engine.retired:
                     self.engine.retired.remove(source)
-            self._draining.append((time.monotonic(), source))
+            self.engine.draining.append((time.monotonic(), source))
         except BaseException as exc:
             with self.engine.write_lock:
                 self.engine.write_journal = None
@@ -248,18 +247,19 @@ class IndexCompactor:
         return len(ids)
 
     def _release_drained(self, force: bool = False) -> None:
-        """Close and drop replaced versions once requests that held them have had `drain_s` to finish."""
-        keep = []
-        for since, version in self._draining:
-            if force or time.monotonic() - since >= self.drain_s:
-                version.store.close()
-                try:
-                    self.switcher._retention()
-                except Exception:
-                    logger.warning("could not drop replaced index version %s", version.index_name, exc_info=True)
-            else:
-                keep.append((since, version))
-        self._draining = keep
+        """Close and drop replaced versions once requests that held them have had `drain_s` to finish; a
+        version still draining stays open and on disk (retention skips it)."""
+        drained = [v for since, v in self.engine.draining if force or time.monotonic() - since >= self.drain_s]
+        if not drained:
+            return
+        for version in drained:
+            version.store.close()
+        self.engine.draining = [(since, v) for since, v in self.engine.draining if v not in drained]
+        try:
+            self.switcher._retention()
+        except Exception:
+            logger.warning("could not drop replaced index versions %s", [v.index_name for v in drained],
+                           exc_info=True)
 
     def _observe(self, result: str, seconds: float) -> None:
         if self.metrics is not None:

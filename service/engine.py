@@ -232,6 +232,9 @@ class Engine:
         self.rebuild_target: ServingVersion | None = None
         self.write_lock = threading.RLock()  # orders incident writes against re-index pages and the switch
         self.retired: list[ServingVersion] = []
+        # versions replaced by a compaction, with when: requests may still read them until the drain time
+        # has passed, so they stay open and on disk until then (retention leaves them alone)
+        self.draining: list[tuple[float, ServingVersion]] = []
         # incident writes since the current version was built (the compaction policy reads it), when the last
         # one was made, and while a copy of the current version is being made, the point ids written meanwhile
         self.writes_since_build = 0
@@ -425,7 +428,9 @@ class Engine:
             self.write_journal.update(point_ids)
 
     def close(self) -> None:
-        for version in {id(v): v for v in (self.current, self.rebuild_target, *self.retired) if v}.values():
+        draining = [v for _, v in self.draining]
+        for version in {id(v): v for v in (self.current, self.rebuild_target, *self.retired, *draining)
+                        if v}.values():
             version.close_batcher()
             version.store.close()
         if self.catalog is not None:

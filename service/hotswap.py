@@ -394,10 +394,13 @@ class ModelSwitcher:
 
     def _retention(self) -> None:
         """Keep the active version and the `retain - 1` newest other complete ones (for rollback). Older
-        versions of the active model (replaced by a compaction) are no rollback target: dropped."""
+        versions of the active model (replaced by a compaction) are no rollback target: dropped, once no
+        longer draining (requests may still read a version a compaction has just replaced)."""
         active = self.catalog.active()
         serving = self.engine.bundle.model_version
-        others = self.catalog.by_age(n for n, complete in self.catalog.versions().items() if complete and n != active)
+        draining = {v.index_name for _, v in self.engine.draining}
+        others = self.catalog.by_age(n for n, complete in self.catalog.versions().items()
+                                     if complete and n != active and n not in draining)
         superseded = [n for n in others if self._same_model(n, serving)]
         others = [n for n in others if n not in superseded]
         for name in superseded + others[max(self.retain - 1, 0):]:

@@ -147,6 +147,29 @@ def test_a_compaction_keeps_every_write_made_while_it_runs(registry_settings: Se
     restarted.close()
 
 
+def test_a_version_still_draining_stays_on_disk_and_readable(registry_settings: Settings) -> None:  # noqa: F811
+    """Two compactions in a row: releasing the first replaced version (drained) must not drop the second one,
+    which requests may still be reading (found by schemathesis calling the compact route back to back)."""
+    engine = Engine.from_settings(registry_settings)
+    compactor = IndexCompactor(engine, ModelSwitcher(engine), drain_s=0.5)
+    first = engine.current
+    compactor.compact()
+    time.sleep(0.6)
+    second = engine.current
+    compactor.compact()
+    compactor._release_drained()  # the first is drained now, the second is not
+    assert engine.catalog is not None
+    versions = engine.catalog.versions()
+    assert first.index_name not in versions
+    assert second.index_name in versions, "a version still draining was dropped from under its readers"
+    assert second.store.count() == engine.store.count()  # still readable
+    time.sleep(0.6)
+    compactor._release_drained()
+    assert second.index_name not in engine.catalog.versions()
+    assert list(engine.catalog.versions()) == [engine.current.index_name]
+    engine.close()
+
+
 def test_a_failed_compaction_changes_nothing(registry_settings: Settings, incidents: list[Incident],  # noqa: F811
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine.from_settings(registry_settings)
