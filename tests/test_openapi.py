@@ -3,9 +3,10 @@ requests generated from it (schemathesis, over real HTTP on loopback) never get 
 
 The service runs as a real `incident-sim serve` process, not in a thread of the test process: on Python 3.11
 `ast.parse` is not safe to call from two threads at once (the AST constructor keeps its recursion depth in
-interpreter-wide state, CPython gh-106905), and both sides call it here: Hypothesis to describe schemathesis's
-strategies, and the server's traceback formatting (3.11 parses the source line to place its carets) whenever
-uvicorn logs a malformed request. In one process the race made Hypothesis fail with
+interpreter-wide state, and the GIL can pass to another thread in the middle of it when a garbage-collector
+callback written in Python runs, as Hypothesis installs one), and both sides call it here: Hypothesis to
+describe schemathesis's strategies, and the server's traceback formatting (3.11 parses the source line to
+place its carets) whenever uvicorn logs a malformed request. In one process the race made Hypothesis fail with
 `SystemError: AST constructor recursion depth mismatch` once in CI."""
 
 from __future__ import annotations
