@@ -26,6 +26,7 @@ from benchmarks.concurrency import serve
 from benchmarks.corpus import IndexCache, add_corpus_arguments, bundle_or_minilm, corpus_cache
 from benchmarks.latency import open_loop, run
 from benchmarks.machine import cpu_facts, machine_line, write_suite
+from service.metrics import STAGES
 
 STAGE_METRIC = "incident_sim_stage_duration_seconds"
 
@@ -97,17 +98,16 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
              "`incident_sim_stage_duration_seconds` over that run. Open loop: latency counted from when each "
              "request was due.", "",
              "| incidents | mode | in flight / offered req/s | achieved req/s | p50 ms | p95 ms | p99 ms | statuses "
-             "| encode | bm25_stats | dense_search | bm25_search | fusion | fetch |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| " + " | ".join(STAGES) + " |",
+             "|---" * (8 + len(STAGES)) + "|"]
     for row in figures["rows"]:
         for r in row["runs"]:
             s = r["stages_mean_ms"]
             load = r["concurrency"] if r["mode"] == "closed loop" else r["offered_per_s"]
             achieved = r.get("requests_per_s", r.get("achieved_per_s"))
             lines.append(f"| {row['incidents']} | {r['mode']} | {load} | {achieved} | {r['p50_ms']} | "
-                         f"{r['p95_ms']} | {r['p99_ms']} | {r['statuses']} | {s.get('encode', '')} | "
-                         f"{s.get('bm25_stats', '')} | {s.get('dense_search', '')} | {s.get('bm25_search', '')} | "
-                         f"{s.get('fusion', '')} | {s.get('fetch', '')} |")
+                         f"{r['p95_ms']} | {r['p99_ms']} | {r['statuses']} | "
+                         + " | ".join(str(s.get(stage, "")) for stage in STAGES) + " |")
     return lines
 
 

@@ -25,6 +25,12 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 5  # results per /similar answer unless the caller asks otherwise (evaluation reports this k too)
 
+# Where a search spends its time (SearchOutcome.stage_seconds, the service's stage histogram):
+# bm25_stats = document frequencies for the BM25 bound; dense_search / bm25_search = the top-K queries (HNSW
+# graph, sparse index); candidate_scores = the part each candidate still lacks (exact cosine of BM25-only
+# candidates, BM25 of dense-only ones: id-filtered queries); fusion = hybrid scores + certificate; fetch = payloads
+SEARCH_STAGES = ("bm25_stats", "dense_search", "bm25_search", "candidate_scores", "fusion", "fetch")
+
 
 @dataclass(frozen=True)
 class ScoredIncident:
@@ -63,7 +69,7 @@ class HybridSearcher:
         """The exact hybrid top-k among the incidents matching `where` (applied by Qdrant in every query).
         BM25 statistics (IDF, the normalising bound) stay those of the whole index, so an incident's
         score does not depend on the filter."""
-        stages = dict.fromkeys(("bm25_stats", "dense_search", "bm25_search", "fusion", "fetch"), 0.0)
+        stages = dict.fromkeys(SEARCH_STAGES, 0.0)
 
         def timed(stage: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
             t = time.perf_counter()
@@ -93,10 +99,10 @@ class HybridSearcher:
             need_bm25 = [pid for pid in dense if pid not in raw]
             if need_dense:
                 dense.update((h.point_id, h.score) for h in timed(
-                    "dense_search", self.store.search_dense, query_vector, len(need_dense), need_dense))
+                    "candidate_scores", self.store.search_dense, query_vector, len(need_dense), need_dense))
             if need_bm25:
                 found = {h.point_id: h.score for h in timed(
-                    "bm25_search", self.store.search_sparse, sparse_query, len(need_bm25), need_bm25)}
+                    "candidate_scores", self.store.search_sparse, sparse_query, len(need_bm25), need_bm25)}
                 raw.update((pid, found.get(pid, 0.0)) for pid in need_bm25)
 
             t = time.perf_counter()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from starlette.routing import BaseRoute, Match
 
+from indexing.search import SEARCH_STAGES
+
 if TYPE_CHECKING:
     from service.engine import SimilarAnswer
 
@@ -16,9 +18,8 @@ disable_created_metrics()  # no *_created series: they only add noise to every s
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0)
-# /similar stages: encode = tokenise + ONNX encode; bm25_stats = document frequencies for the BM25 bound;
-# dense_search / bm25_search = Qdrant queries; fusion = exact hybrid scores + certificate; fetch = payloads
-STAGES = ("encode", "bm25_stats", "dense_search", "bm25_search", "fusion", "fetch")
+# /similar stages: encode = tokenise + ONNX encode, then the retrieval's (indexing.search.SEARCH_STAGES)
+STAGES = ("encode", *SEARCH_STAGES)
 
 
 def route_template(scope: Any, routes: Sequence[BaseRoute] = ()) -> str:

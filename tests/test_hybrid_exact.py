@@ -143,3 +143,31 @@ def test_query_with_unknown_terms_only_has_zero_bm25(engine: Engine) -> None:
     answer = engine.similar(SimilarQuery(text="zzqxv wqpzk", top_k=3))
     assert all(r.bm25 == 0.0 for r in answer.results)
     assert all(np.isclose(r.score, 0.7 * r.dense) for r in answer.results)
+
+
+def test_stages_say_where_a_search_spent_its_time(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The id-filtered queries that complete each candidate's two parts are timed apart (`candidate_scores`),
+    not inside `dense_search`/`bm25_search` (the top-K queries), so ops see which part costs."""
+    import time
+
+    from indexing.search import SEARCH_STAGES
+
+    store = engine.store
+    real_dense, real_sparse = store.search_dense, store.search_sparse
+
+    def slow_completions(real, pause: float):  # type: ignore[no-untyped-def]
+        def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+            among = args[2] if len(args) > 2 else kwargs.get("among")
+            if among is not None:
+                time.sleep(pause)
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(store, "search_dense", slow_completions(real_dense, 0.05))
+    monkeypatch.setattr(store, "search_sparse", slow_completions(real_sparse, 0.05))
+    engine.reset_searcher(10)  # few candidates per list: some lack the other part
+    answer = engine.similar(SimilarQuery(text="VPN tunnel drops every few minutes for remote staff", top_k=5))
+    stages = answer.stage_seconds
+    assert tuple(k for k in stages if k != "encode") == SEARCH_STAGES
+    assert stages["candidate_scores"] >= 0.05
+    assert stages["dense_search"] < 0.05 and stages["bm25_search"] < 0.05
