@@ -58,7 +58,12 @@ class OnnxEncoder:
             self.session.get_outputs()[0].shape[-1], int) else 0
         logger.info("encoder loaded: %s (providers %s)", model_path.name, self.session.get_providers())
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> EncodedBatch:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, max_tokens: int | None = None) -> EncodedBatch:
+        """`max_tokens`: read at most this many tokens of each text (special tokens included), never more than
+        the model's `max_seq_length`; a text cut shorter counts as truncated."""
+        limit = self.max_seq_length if max_tokens is None else min(max_tokens, self.max_seq_length)
+        if limit < 2:
+            raise ValueError(f"max_tokens must be at least 2 (the model's two special tokens), got {max_tokens}")
         if not texts:
             return EncodedBatch(np.zeros((0, self.dim), dtype=np.float32), 0)
         # Sort by length so each batch pads to similar lengths (dynamic padding), then restore order.
@@ -67,23 +72,23 @@ class OnnxEncoder:
         cut = [False] * len(texts)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            vectors, flags = self._encode_batch([texts[i] for i in idx])
+            vectors, flags = self._encode_batch([texts[i] for i in idx], limit)
             for row, i in enumerate(idx):
                 out[i] = vectors[row]
                 cut[i] = flags[row]
         return EncodedBatch(np.stack(out).astype(np.float32), sum(cut), tuple(cut))
 
-    def _encode_batch(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+    def _encode_batch(self, texts: list[str], limit: int) -> tuple[np.ndarray, list[bool]]:
         with self._lock:
             encodings = self.tokenizer.encode_batch(texts)
         truncated = []
         rows = []
         for enc in encodings:
             ids = enc.ids
-            truncated.append(len(ids) > self.max_seq_length)
+            truncated.append(len(ids) > limit)
             if truncated[-1]:
                 # keep the leading tokens and the closing special token, as the model was trained
-                ids = ids[: self.max_seq_length - 1] + ids[-1:]
+                ids = ids[: limit - 1] + ids[-1:]
             rows.append(ids)
         width = max(len(r) for r in rows)
         input_ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -104,6 +109,27 @@ class OnnxEncoder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.clip(norms, 1e-12, None), truncated
 
-    def encode_one(self, text: str) -> tuple[np.ndarray, bool]:
-        batch = self.encode([text])
+    def encode_one(self, text: str, max_tokens: int | None = None) -> tuple[np.ndarray, bool]:
+        batch = self.encode([text], max_tokens=max_tokens)
         return batch.vectors[0], batch.truncated > 0
+
+
+class TokenCappedEncoder:
+    """Queries read at most `max_tokens` tokens (INCIDENT_SIM_MAX_QUERY_TOKENS): a pasted log costs a short
+    encode. Stored incidents keep the model's full length; benchmarks.query_tokens measures what a cap costs
+    in quality and saves in latency."""
+
+    def __init__(self, encoder: OnnxEncoder, max_tokens: int) -> None:
+        if max_tokens < 2:
+            raise ValueError(f"max_tokens must be at least 2, got {max_tokens}")
+        self.encoder = encoder
+        self.max_tokens = max_tokens
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.encoder, name)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> EncodedBatch:
+        return self.encoder.encode(texts, batch_size=batch_size, max_tokens=self.max_tokens)
+
+    def encode_one(self, text: str) -> tuple[np.ndarray, bool]:
+        return self.encoder.encode_one(text, max_tokens=self.max_tokens)

@@ -16,7 +16,7 @@ from typing import Any
 from indexing.batcher import BatchingEncoder
 from indexing.bundle import Bundle, load_bundle
 from indexing.dense_text import TextEncoder
-from indexing.encoder import OnnxEncoder
+from indexing.encoder import OnnxEncoder, TokenCappedEncoder
 from indexing.errors import (
     BundleError,
     IncidentNotFoundError,
@@ -159,17 +159,20 @@ class ServingVersion:
         self._batcher: BatchingEncoder | None = None
         self._query_encoder: TextEncoder | None = None
 
-    def query_encoder(self, window_s: float, max_batch: int, cache_size: int) -> tuple[TextEncoder,
-                                                                                          BatchingEncoder | None]:
+    def query_encoder(self, window_s: float, max_batch: int, cache_size: int,
+                      max_tokens: int | None = None) -> tuple[TextEncoder, BatchingEncoder | None]:
         """The encoder for /similar queries and its batcher: a cache of recent query texts
         (indexing/query_cache.py; cache_size 0 = none) in front of a batcher that encodes concurrent queries
-        together (indexing/batcher.py; max_batch 1 = none)."""
+        together (indexing/batcher.py; max_batch 1 = none), in front of the encoder reading at most
+        `max_tokens` tokens of a query (None: the model's limit)."""
         if self._query_encoder is None:
             with self._lock:
                 if self._query_encoder is None:
                     encoder: TextEncoder = self.encoder
+                    if max_tokens is not None and max_tokens < self.bundle.max_seq_length:
+                        encoder = TokenCappedEncoder(self.encoder, max_tokens)
                     if max_batch > 1:
-                        self._batcher = BatchingEncoder(self.encoder, window_s=window_s, max_batch=max_batch)
+                        self._batcher = BatchingEncoder(encoder, window_s=window_s, max_batch=max_batch)
                         encoder = self._batcher
                     if cache_size > 0:
                         encoder = CachedQueryEncoder(encoder, size=cache_size)
@@ -220,11 +223,13 @@ class Engine:
     def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
                  max_text_chars: int = 20_000, max_top_k: int = 50, index_name: str | None = None,
                  catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None,
-                 encode_window_s: float = 0.002, encode_max_batch: int = 1, query_cache_size: int = 1024) -> None:
+                 encode_window_s: float = 0.002, encode_max_batch: int = 1, query_cache_size: int = 1024,
+                 max_query_tokens: int | None = None) -> None:
         self.current = ServingVersion(bundle, encoder, store, index_name, candidate_k)
         self.encode_window_s = encode_window_s
         self.encode_max_batch = encode_max_batch
         self.query_cache_size = query_cache_size
+        self.max_query_tokens = max_query_tokens  # None: the model's own limit
         self.max_text_chars = max_text_chars
         self.max_top_k = max_top_k
         self.catalog = catalog
@@ -273,7 +278,8 @@ class Engine:
         engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k, max_text_chars=settings.max_text_chars,
                      max_top_k=settings.max_top_k, index_name=index_name, catalog=catalog,
                      registry=BundleRegistry(settings.bundles_dir), encode_window_s=settings.encode_window_ms / 1000,
-                     encode_max_batch=settings.encode_max_batch, query_cache_size=settings.query_cache_size)
+                     encode_max_batch=settings.encode_max_batch, query_cache_size=settings.query_cache_size,
+                     max_query_tokens=settings.max_query_tokens)
         try:
             engine.searcher()  # checks index/model agreement early when the store is up
         except StoreUnavailableError as exc:
@@ -356,7 +362,8 @@ class Engine:
         searcher = version.searcher()
         t0 = time.perf_counter()
         free_text = query.short_description is None and query.description is None
-        encoder, batcher = version.query_encoder(self.encode_window_s, self.encode_max_batch, self.query_cache_size)
+        encoder, batcher = version.query_encoder(self.encode_window_s, self.encode_max_batch, self.query_cache_size,
+                                                 self.max_query_tokens)
         with batcher.request() if batcher is not None else contextlib.nullcontext():
             vector, truncated = version.bundle.dense_text.embed_one(
                 encoder, query.short_description, query.description, query.text if free_text else None)

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
                                   "batching cost throughput; it helps small encoders, benchmarks.concurrency).")
     query_cache_size: int = Field(1024, ge=0, description="Recent /similar query texts whose embedding is kept "
                                   "(a retried call is not encoded again); 0 = no cache.")
+    max_query_tokens: int | None = Field(None, ge=8, le=4096, description="Read at most this many tokens of a "
+                                         "/similar query (unset: the model's limit, 384 for all-mpnet-base-v2); "
+                                         "stored incidents keep the full length. Quality and latency per cap: "
+                                         "benchmarks/results/query-tokens.md.")
     encode_window_ms: float = Field(2.0, ge=0, le=50, description="How long the batcher waits for requests already "
                                     "in flight to join a batch (never with one request in flight).")
     hnsw_m: int = Field(16, ge=4, le=128, description="Qdrant Edge: HNSW links per vector in new index versions "
