@@ -145,17 +145,23 @@ def main(argv: list[str] | None = None) -> None:
     caps = sorted({int(c) for c in args.caps.split(",") if c.strip()})
     if any(c < 2 for c in caps):
         parser.error("every cap must be at least 2 tokens")
+    command = "python -m benchmarks.query_tokens " + " ".join(sys.argv[1:] if argv is None else argv)
     with tempfile.TemporaryDirectory(prefix="query-tokens-") as tmp:
-        work = Path(tmp)
-        bundle = bundle_or_minilm(args.bundle, work)
-        corpora = [run_corpus(bundle, load_labelled(name.strip(), n=args.sample_size), caps, args.bootstrap,
-                              args.timed_queries, work) for name in args.data.split(",") if name.strip()]
+        bundle = bundle_or_minilm(args.bundle, Path(tmp))
+        run_suite(bundle, [n.strip() for n in args.data.split(",") if n.strip()], caps, args.out, command.strip(),
+                  sample_size=args.sample_size, timed_queries=args.timed_queries, n_boot=args.bootstrap)
+
+
+def run_suite(bundle: Bundle, data: list[str], caps: list[int], out: Path, command: str, sample_size: int = 2000,
+              timed_queries: int = 300, n_boot: int = 1000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="query-tokens-") as tmp:
+        corpora = [run_corpus(bundle, load_labelled(name, n=sample_size), caps, n_boot, timed_queries, Path(tmp))
+                   for name in data]
     figures = {"machine": cpu_facts(), "bundle": bundle.model_version, "threshold": bundle.threshold,
                "threshold_source": bundle.threshold_source, "model_limit": bundle.max_seq_length,
                "corpora": corpora}
-    command = "python -m benchmarks.query_tokens " + " ".join(sys.argv[1:] if argv is None else argv)
-    write_suite(args.out, "query-tokens", figures, markdown(figures, command.strip()))
-
+    write_suite(out, "query-tokens", figures, markdown(figures, command))
+    return figures
 
 if __name__ == "__main__":
     main()
