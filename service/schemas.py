@@ -103,7 +103,8 @@ class SimilarResponse(BaseModel):
         description="What the threshold was calibrated for; null while it is the uncalibrated default.")
     model_version: str
     index_version: str
-    truncated: bool = Field(description="The query text was cut at the model's max sequence length.")
+    truncated: bool = Field(description="The query text was cut when embedded: at the model's max sequence length, "
+                            "or at INCIDENT_SIM_MAX_QUERY_TOKENS where the service sets a lower cap.")
     exact: bool = Field(description="The top-k is certified to be the exact hybrid top-k.")
 
 
