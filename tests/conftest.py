@@ -3,6 +3,7 @@ indexes in tmp_path, and a real uvicorn server on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -116,6 +117,24 @@ def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
             pass
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def running(argv: list[str], log_path: Path, ready_url: str, env: dict[str, str] | None = None,
+            cwd: Path | None = None, stop_timeout: float = 30) -> Iterator[subprocess.Popen]:
+    """A real process (a service, Prometheus), its output in `log_path`, yielded once `ready_url` answers 200;
+    terminated (killed if it does not stop) on exit."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(ready_url, proc, log_path)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def free_port() -> int:

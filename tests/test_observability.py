@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port, wait_for_http
+from conftest import free_port, running
 
 OBS = Path(__file__).resolve().parent.parent / "deploy" / "observability"
 METRIC = re.compile(r"\bincident_sim_[a-z_]+\b")
@@ -92,21 +92,11 @@ def prometheus(live: httpx.Client, tmp_path: Path) -> Iterator[str]:
     config["scrape_configs"][0]["static_configs"] = [{"targets": [f"{live.base_url.host}:{live.base_url.port}"]}]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen([exe, f"--config.file={tmp_path / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/-/ready", proc, tmp_path / "prometheus.log")
+    with running([exe, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                  f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"], tmp_path / "prometheus.log",
+                 f"{url}/-/ready", stop_timeout=20):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def query(url: str, promql: str) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from conftest import ADMIN_KEY, TEST_KEYS, free_port, wait_for_http
+from conftest import ADMIN_KEY, TEST_KEYS, free_port, running
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,22 +38,12 @@ def live_url(writable_settings: Settings, tmp_path: Path) -> Iterator[str]:
             for k in TEST_KEYS]
     env = {**os.environ, "INCIDENT_SIM_DATA_DIR": str(writable_settings.data_dir),
            "INCIDENT_SIM_BUNDLE_PATH": str(writable_settings.bundle_path), "INCIDENT_SIM_API_KEYS": json.dumps(keys)}
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/readyz", proc, log_path)
+    log_path = tmp_path / "serve.log"
+    with running([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], log_path, f"{url}/readyz",
+                 env=env, cwd=ROOT) as proc:
         yield url
         assert proc.poll() is None, f"the service died during the test:\n{log_path.read_text()}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
 
 def test_every_operation_documents_bodies_errors_and_examples(live_url: str) -> None:
     spec = httpx.get(f"{live_url}/openapi.json").json()
