@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.concurrency import serve
 from benchmarks.corpus import IndexCache, add_corpus_arguments, bundle_or_minilm, corpus_cache
 from benchmarks.latency import open_loop, run
-from benchmarks.machine import cpu_facts, machine_line, write_suite
+from benchmarks.machine import cpu_facts, suite_header, write_suite
 from service.metrics import STAGES
 
 STAGE_METRIC = "incident_sim_stage_duration_seconds"
@@ -91,8 +91,7 @@ def measure_size(cache: IndexCache, size: int, levels: list[int], rates: list[fl
 
 
 def markdown(figures: dict[str, Any], command: str) -> list[str]:
-    lines = ["# End to end over loopback: closed and open loop", "", f"`{command}`", "",
-             machine_line(figures["machine"]), "",
+    lines = [*suite_header("End to end over loopback: closed and open loop", command, figures["machine"]),
              f"Bundle {figures['bundle']}; one `incident-sim serve` (defaults, query cache off); corpus: "
              f"{figures['corpus']}. Stage columns: mean ms per request from the service's "
              "`incident_sim_stage_duration_seconds` over that run. Open loop: latency counted from when each "

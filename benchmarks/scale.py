@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.corpus import Corpus, IndexCache, add_corpus_arguments, bundle_or_minilm, corpus_cache, disk_bytes
-from benchmarks.machine import cpu_facts, machine_line, write_suite
+from benchmarks.latency import percentile
+from benchmarks.machine import cpu_facts, suite_header, write_suite
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.indexer import bm25_encoder_for
@@ -48,7 +49,7 @@ def rss_kib() -> dict[str, int]:
 
 
 def pct(ms: list[float], q: float) -> float:
-    return round(float(np.percentile(np.asarray(ms), q)), 2)
+    return round(percentile(ms, q / 100), 2)
 
 
 SERVICE_SEARCH = (256, 100)  # EdgeStore's hnsw_ef and the service's candidate_k (INCIDENT_SIM_CANDIDATE_K)
@@ -166,7 +167,7 @@ def stage_text(stages: dict[str, float]) -> str:
 
 
 def markdown(figures: dict[str, Any], command: str) -> list[str]:
-    lines = ["# Scale curve on Qdrant Edge", "", f"`{command}`", "", machine_line(figures["machine"]), "",
+    lines = [*suite_header("Scale curve on Qdrant Edge", command, figures["machine"]),
              f"Bundle {figures['bundle']}. Corpus: {figures['corpus']}. {figures['queries']} queries; retrieval = "
              "`HybridSearcher.search` on the query vector (everything /similar does after encoding); end to end = "
              "encode + retrieval in one process (no HTTP). Memory: resident set of a fresh process serving the "
