@@ -39,6 +39,10 @@ class IndexMismatchError(IncidentSimError):
     """The index was built with another model bundle than the one loaded."""
 
 
+class InvalidQueryError(IncidentSimError):
+    """A query or incident that is well-formed but cannot be answered or stored as asked (the message says why)."""
+
+
 class IncidentNotFoundError(IncidentSimError):
     """No stored incident has this number."""
 

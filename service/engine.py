@@ -23,6 +23,7 @@ from indexing.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    InvalidQueryError,
     StoreUnavailableError,
 )
 from indexing.incidents import Incident, incident_text, point_id_for
@@ -31,7 +32,6 @@ from indexing.query_cache import CachedQueryEncoder
 from indexing.registry import BundleRegistry
 from indexing.search import DEFAULT_TOP_K, HybridSearcher, ScoredIncident
 from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog, IndexMeta
-from service.errors import InvalidQueryError
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from indexing.errors import (
     IncidentNotFoundError,
     IndexMismatchError,
     InputDataError,
+    InvalidQueryError,
     InvalidVersionError,
     StoreUnavailableError,
     SwapInProgressError,
@@ -26,10 +27,6 @@ from service.auth import AuthError, ScopeError
 from service.metrics import route_template
 
 logger = logging.getLogger(__name__)
-
-
-class InvalidQueryError(Exception):
-    """A request that is well-formed JSON but cannot be answered as asked (the message says why)."""
 
 
 # domain error -> (HTTP status, error code)

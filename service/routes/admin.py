@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from indexing.errors import (
     BundleError,
     IncidentSimError,
+    InvalidQueryError,
     StoreUnavailableError,
     SwapInProgressError,
     UnknownBundleError,
 )
 from service.auth import require
 from service.compaction import IndexCompactor
-from service.errors import InvalidQueryError
 from service.hotswap import ModelSwitcher
 from service.schemas import error_responses
 from service.settings import Scope

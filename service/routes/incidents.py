@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
 
+from indexing.errors import InvalidQueryError
 from indexing.incidents import Incident
 from service.auth import require
 from service.engine import Engine
-from service.errors import InvalidQueryError, validation_message
+from service.errors import validation_message
 from service.schemas import (
     NUMBER_PATTERN,
     BulkItemResult,
