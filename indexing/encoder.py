@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
+from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,11 @@ class OnnxEncoder:
             self.session.get_outputs()[0].shape[-1], int) else 0
         logger.info("encoder loaded: %s (providers %s)", model_path.name, self.session.get_providers())
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32, max_tokens: int | None = None) -> EncodedBatch:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, max_tokens: int | None = None,
+               progress: str | None = None) -> EncodedBatch:
         """`max_tokens`: read at most this many tokens of each text (special tokens included), never more than
-        the model's `max_seq_length`; a text cut shorter counts as truncated."""
+        the model's `max_seq_length`; a text cut shorter counts as truncated. `progress`: show a progress bar
+        with this description (long offline encodes: parity, evaluation)."""
         limit = self.max_seq_length if max_tokens is None else min(max_tokens, self.max_seq_length)
         if limit < 2:
             raise ValueError(f"max_tokens must be at least 2 (the model's two special tokens), got {max_tokens}")
@@ -70,12 +73,14 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[np.ndarray] = [np.empty(0)] * len(texts)
         cut = [False] * len(texts)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            vectors, flags = self._encode_batch([texts[i] for i in idx], limit)
-            for row, i in enumerate(idx):
-                out[i] = vectors[row]
-                cut[i] = flags[row]
+        with tqdm(total=len(texts), desc=progress, unit="text", disable=progress is None, leave=False) as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                vectors, flags = self._encode_batch([texts[i] for i in idx], limit)
+                for row, i in enumerate(idx):
+                    out[i] = vectors[row]
+                    cut[i] = flags[row]
+                bar.update(len(idx))
         return EncodedBatch(np.stack(out).astype(np.float32), sum(cut), tuple(cut))
 
     def _encode_batch(self, texts: list[str], limit: int) -> tuple[np.ndarray, list[bool]]:

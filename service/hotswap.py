@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tqdm import tqdm
+
 from indexing import failpoints, lexical
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
@@ -253,6 +255,8 @@ class ModelSwitcher:
             logger.info("rebuilding index %s for model %s from %s (%d incidents)", name, bundle.model_version,
                         source.index_version, status.total)
             offset: str | None = None
+            bar = tqdm(total=status.total, desc=f"re-embedding for {bundle.model_version}", unit="inc",
+                       disable=None, leave=False)  # a terminal only: the service's JSON log gets no bars
             while True:
                 # encode outside the write lock (seconds per page): pushes never wait for the encoder
                 page, offset = source.store.scroll(offset, self.page_size)
@@ -267,9 +271,11 @@ class ModelSwitcher:
                         unchanged = [pt for pt, x in zip(points, page, strict=True) if now.get(x.point_id) == x.payload]
                         store.upsert(unchanged)
                 status.done += len(page)
+                bar.update(len(page))
                 self._set_progress(status.done / max(status.total, 1))
                 if offset is None:
                     break
+            bar.close()
             store = self._optimize(target, source)
             status.self_retrieval = self._self_retrieval(target)
             if status.self_retrieval < self.min_self_retrieval:

@@ -27,7 +27,8 @@ RETRIEVAL_PARITY_TOLERANCE = 0.005
 def retrieval_metrics_of(model_path: Path, tokenizer_path: Path, max_seq_length: int, corpus: LabelledCorpus,
                          bm25: dict[str, Any], dense_weight: float, bm25_weight: float) -> dict[str, float]:
     encoder = OnnxEncoder(model_path, tokenizer_path, max_seq_length)
-    dense = encoder.encode([i.text() for i in corpus.incidents]).vectors
+    dense = encoder.encode([i.text() for i in corpus.incidents], progress=f"{model_path.parent.name} on {corpus.name}"
+                           ).vectors
     scorer = scorer_for_incidents(corpus.incidents, dense, bm25["analyzer"], bm25["k1"], bm25["b"],
                                   bm25.get("normalization", LEGACY_NORMALIZATION), dense_weight, bm25_weight)
     evaluation = evaluate_corpus(corpus, scorer, encoder, progress=False)

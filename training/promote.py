@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from indexing import steps
 from indexing.bundle import MANIFEST, Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
@@ -146,28 +147,31 @@ def run_training(corpus: LabelledCorpus, base_model_dir: Path, base_model_name: 
 
     mining_encoder = OnnxEncoder(baseline.encoder_path, baseline.tokenizer_path, baseline.max_seq_length)
     bm25 = baseline.bm25
-    pair_set = mine_pairs(corpus, lambda texts: mining_encoder.encode(texts).vectors, analyzer=bm25["analyzer"],
-                          k1=bm25["k1"], b=bm25["b"], normalization=baseline.scoring.normalization,
-                          dense_weight=baseline.dense_weight, bm25_weight=baseline.bm25_weight,
-                          negatives_per_source=cfg.negatives_per_source, relative_ceiling=cfg.relative_ceiling,
-                          min_positives=cfg.min_positives, seed=cfg.seed)
-    trained = train(base_model_dir, pair_set, cfg, run_dir / "model", progress=progress)
+    with steps.step("mine training pairs"):
+        pair_set = mine_pairs(corpus, lambda texts: mining_encoder.encode(texts).vectors, analyzer=bm25["analyzer"],
+                              k1=bm25["k1"], b=bm25["b"], normalization=baseline.scoring.normalization,
+                              dense_weight=baseline.dense_weight, bm25_weight=baseline.bm25_weight,
+                              negatives_per_source=cfg.negatives_per_source, relative_ceiling=cfg.relative_ceiling,
+                              min_positives=cfg.min_positives, seed=cfg.seed)
+    with steps.step(f"fine-tune ({'full' if cfg.full else 'LoRA'}, {cfg.epochs} epochs)"):
+        trained = train(base_model_dir, pair_set, cfg, run_dir / "model", progress=progress)
     training_meta = {**trained.metadata, "base_model": base_model_name, "baseline_bundle": baseline.model_version,
                      "data": {"corpus": corpus.name, "label_kind": corpus.label_kind,
                               "corpus_sha256": corpus_digest(corpus), "pairs_sha256": pair_set.digest()},
                      "pairs": pair_set.stats}
-    candidate_path = write_bundle(trained.model_dir, run_dir / "candidate", name=name, base_model=base_model_name,
-                                  training=training_meta, bm25=dict(baseline.bm25),
-                                  hybrid={"dense_weight": baseline.dense_weight, "bm25_weight": baseline.bm25_weight},
-                                  parity_corpus=corpus)
+    with steps.step("export the candidate bundle (ONNX, INT8, parity)"):
+        candidate_path = write_bundle(trained.model_dir, run_dir / "candidate", name=name, base_model=base_model_name,
+                                      training=training_meta, bm25=dict(baseline.bm25),
+                                      hybrid={"dense_weight": baseline.dense_weight,
+                                              "bm25_weight": baseline.bm25_weight}, parity_corpus=corpus)
     candidate = load_bundle(candidate_path)
 
     from training.quality import evaluation_index_dir
 
-    logger.info("gate: evaluating the baseline %s", baseline.model_version)
-    base_eval = evaluate_bundle(baseline, corpus, evaluation_index_dir(data_dir, corpus, baseline), progress)
-    logger.info("gate: evaluating the candidate %s", candidate.model_version)
-    cand_eval = evaluate_bundle(candidate, corpus, run_dir / "eval-index", progress)
+    with steps.step(f"gate: evaluate the baseline {baseline.model_version}"):
+        base_eval = evaluate_bundle(baseline, corpus, evaluation_index_dir(data_dir, corpus, baseline), progress)
+    with steps.step(f"gate: evaluate the candidate {candidate.model_version}"):
+        cand_eval = evaluate_bundle(candidate, corpus, run_dir / "eval-index", progress)
     gate = compare(base_eval, cand_eval, cfg)
     decision = "promoted" if gate["passed"] else ("forced (NOT gated)" if force else "baseline kept")
     report: dict[str, Any] = {
@@ -189,7 +193,8 @@ def run_training(corpus: LabelledCorpus, base_model_dir: Path, base_model_name: 
                 else ThresholdRule(UNIT_INCIDENT, cfg.target_false_alarm, cfg.confidence, splits))
         if not cand_eval.incident_split(*splits):
             raise InputDataError(f"{corpus.name}: the validation split has no incidents to calibrate the threshold on")
-        chosen = choose_threshold(cand_eval, rule)
+        with steps.step("calibrate the candidate's threshold"):
+            chosen = choose_threshold(cand_eval, rule)
         threshold_info = threshold_record(
             cand_eval, chosen.value, "calibrated",
             {"unit": rule.unit, "target": rule.target, "confidence": rule.confidence},

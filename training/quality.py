@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from indexing import lexical
+from indexing import lexical, steps
 from indexing.bundle import Bundle
 from indexing.dense_text import DENSE_TEXT_MODES, MemoEncoder, TextEncoder
 from indexing.encoder import OnnxEncoder
@@ -166,15 +166,17 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     split). Returns the report, the evaluation under the chosen normalisation and mode, and the threshold.
     `index_dir`: where to keep the evaluation index (default: a temporary directory)."""
     encoder = MemoEncoder(OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length))
-    scorer = _scorer(bundle, corpus, index_dir, encoder, progress=progress)
+    with steps.step(f"index {corpus.name} for evaluation"):
+        scorer = _scorer(bundle, corpus, index_dir, encoder, progress=progress)
     cache: dict[str, np.ndarray] = {}
     evaluations: dict[str, Evaluation] = {}
     comparison: dict[str, Any] = {}
     current = bundle.scoring.normalization
     for mode in lexical.NORMALIZATIONS:
         scorer.normalization = mode
-        evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors=cache,
-                                            dense_text=bundle.dense_text)
+        with steps.step(f"evaluate {corpus.name} with BM25 normalisation {mode}"):
+            evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors=cache,
+                                                dense_text=bundle.dense_text)
         val = evaluations[mode].split("validation") or evaluations[mode].split("train")
         s = summarise(val, None, n_boot=200)
         comparison[mode] = {"validation_hybrid_mrr": s["hybrid"]["mrr"]["value"],
@@ -191,14 +193,16 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     dense_text: dict[str, Any] = {"mode": bundle.dense_text.mode,
                                   "why": "the bundle's (calibrate compares and chooses)"}
     if rule is not None and len(dense_text_modes) > 1:
-        dense_text, evaluation = choose_dense_text(bundle, corpus, evaluation, encoder, chosen, index_dir,
-                                                   dense_text_modes, n_boot, progress)
+        with steps.step(f"compare {len(dense_text_modes)} dense text modes"):
+            dense_text, evaluation = choose_dense_text(bundle, corpus, evaluation, encoder, chosen, index_dir,
+                                                       dense_text_modes, n_boot, progress)
     test = evaluation.split("test")
 
     recorded = bundle.manifest["threshold"]
     rules_compared: list[dict[str, Any]] = []
     if rule is not None:
-        chosen_threshold = choose_threshold(evaluation, rule)
+        with steps.step("calibrate the threshold"):
+            chosen_threshold = choose_threshold(evaluation, rule)
         threshold, source = chosen_threshold.value, "calibrated"
         target = {"unit": rule.unit, "target": rule.target, "confidence": rule.confidence}
         calibration: dict[str, Any] | None = {**asdict(chosen_threshold), "splits": list(rule.splits)}
@@ -215,7 +219,8 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
         seen: set[ThresholdRule] = set()
         unique = [(n, r) for n, r in candidates if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
         if test:
-            rules_compared = compare_rules(evaluation, unique, n_boot)
+            with steps.step(f"compare {len(unique)} threshold rules (bootstrap {n_boot})"):
+                rules_compared = compare_rules(evaluation, unique, n_boot)
             for row in rules_compared:
                 row["chosen"] = row["unit"] == rule.unit and row["confidence"] == rule.confidence and \
                     row["calibration_splits"] == list(rule.splits)
