@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from indexing.bundle import PARITY_MEAN_BAR, PARITY_MIN_BAR
+from indexing import steps
+from indexing.bundle import PARITY_MEAN_BAR, PARITY_MIN_BAR, sha256_file
 from indexing.encoder import OnnxEncoder
 from training.deps import require
+from training.int8_recipes import WORST_TEXTS_KEPT, RecordedRecipe, texts_checksum
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +28,18 @@ FFN_OUTPUT = re.compile(r"/layer\.\d+/output/dense/MatMul$")
 
 def export_onnx(model_dir: Path, out_dir: Path) -> Path:
     """Export the transformer (last_hidden_state; pooling is done by the runtime) to ONNX FP32."""
-    exporters = require("optimum.exporters.onnx")
+    with steps.step("load the exporter (torch, optimum)"):
+        exporters = require("optimum.exporters.onnx")
     t0 = time.perf_counter()
-    exporters.main_export(
-        model_name_or_path=str(model_dir),
-        output=str(out_dir),
-        task="feature-extraction",
-        library_name="transformers",
-        do_validation=False,
-        device="cpu",
-    )
+    with steps.step("export ONNX FP32"):
+        exporters.main_export(
+            model_name_or_path=str(model_dir),
+            output=str(out_dir),
+            task="feature-extraction",
+            library_name="transformers",
+            do_validation=False,
+            device="cpu",
+        )
     logger.info("exported ONNX FP32 in %.1fs", time.perf_counter() - t0)
     return out_dir / "model.onnx"
 
@@ -115,20 +120,25 @@ def choose_int8(fp32_path: Path, work_dir: Path, tokenizer_path: Path, max_seq_l
     meets the bar (embedding parity, then retrieval parity when a check is given). Returns the chosen
     model (None: no INT8 variant is faithful enough, ship FP32) and the record of the search."""
     latency_texts = texts[: min(len(texts), 40)]
-    fp32_ms = single_query_ms(fp32_path, tokenizer_path, max_seq_length, latency_texts)
-    fp32_vectors = OnnxEncoder(fp32_path, tokenizer_path, max_seq_length).encode(texts).vectors
+    with steps.step(f"time FP32 ({len(latency_texts)} texts one at a time)"):
+        fp32_ms = single_query_ms(fp32_path, tokenizer_path, max_seq_length, latency_texts)
+    with steps.step(f"encode {len(texts)} parity texts with FP32"):
+        fp32_vectors = OnnxEncoder(fp32_path, tokenizer_path, max_seq_length).encode(
+            texts, progress="FP32 parity texts").vectors
     tried: list[dict[str, Any]] = []
     built: list[tuple[float, QuantizationRecipe, Path, dict[str, Any]]] = []
-    for recipe in recipes:
+    for recipe in tqdm(recipes, desc="INT8 recipes (quantise + time)", unit="recipe", leave=False):
         path = work_dir / recipe.name / "model.onnx"
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            meta = quantize_int8(fp32_path, path, recipe)
-        except Exception as exc:  # a recipe that does not apply to this graph is skipped, not fatal
-            logger.warning("INT8 recipe %s failed: %s", recipe.name, exc)
-            tried.append({"recipe": recipe.name, "error": str(exc)})
-            continue
-        ms = single_query_ms(path, tokenizer_path, max_seq_length, latency_texts)
+        with steps.step(f"quantise and time INT8 recipe {recipe.name}"):
+            try:
+                meta = quantize_int8(fp32_path, path, recipe)
+            except Exception as exc:  # a recipe that does not apply to this graph is skipped, not fatal
+                logger.warning("INT8 recipe %s failed: %s", recipe.name, exc)
+                tried.append({"recipe": recipe.name, "error": str(exc)})
+                continue
+            ms = single_query_ms(path, tokenizer_path, max_seq_length, latency_texts)
+            logger.info("INT8 %s: %.1f ms per query (FP32 %.1f ms)", recipe.name, ms, fp32_ms)
         built.append((ms, recipe, path, meta))
     chosen: tuple[Path, dict[str, Any]] | None = None
     for ms, recipe, path, meta in sorted(built, key=lambda b: b[0]):
@@ -141,10 +151,12 @@ def choose_int8(fp32_path: Path, work_dir: Path, tokenizer_path: Path, max_seq_l
         if ms >= fp32_ms:
             entry["parity"] = "not measured (not faster than FP32)"
             continue
-        parity = measure_parity(fp32_path, path, tokenizer_path, max_seq_length, texts, fp32_vectors)
+        with steps.step(f"embedding parity of {recipe.name} ({len(texts)} texts)"):
+            parity = measure_parity(fp32_path, path, tokenizer_path, max_seq_length, texts, fp32_vectors)
         entry["parity"] = parity
         if parity["passed"] and retrieval_check is not None:
-            parity["retrieval"] = retrieval_check(path)
+            with steps.step(f"retrieval parity of {recipe.name}"):
+                parity["retrieval"] = retrieval_check(path)
             parity["passed"] = bool(parity["retrieval"]["passed"])
         logger.info("INT8 %s: %.1f ms (FP32 %.1f ms), mean cosine %.4f, min %.4f%s -> %s", recipe.name, ms, fp32_ms,
                     parity["mean_cosine"], parity["min_cosine"],
@@ -152,7 +164,7 @@ def choose_int8(fp32_path: Path, work_dir: Path, tokenizer_path: Path, max_seq_l
                     "chosen" if parity["passed"] else "rejected")
         if parity["passed"]:
             chosen = (path, {**meta, "single_query_ms": round(ms, 2), "fp32_single_query_ms": round(fp32_ms, 2),
-                             "parity": parity})
+                             "int8_sha256": sha256_file(path), "parity": parity})
     record = {"fp32_single_query_ms": round(fp32_ms, 2), "candidates": tried,
               "chosen": chosen[1]["name"] if chosen else None}
     if chosen is None:
@@ -166,8 +178,10 @@ def measure_parity(fp32_path: Path, int8_path: Path, tokenizer_path: Path, max_s
     """Cosine between INT8 and FP32 embeddings of the same texts (both encoded in the same batches, as
     indexing does). `fp32_vectors`: the FP32 embeddings when already computed."""
     if fp32_vectors is None:
-        fp32_vectors = OnnxEncoder(fp32_path, tokenizer_path, max_seq_length).encode(texts).vectors
-    int8_vectors = OnnxEncoder(int8_path, tokenizer_path, max_seq_length).encode(texts).vectors
+        fp32_vectors = OnnxEncoder(fp32_path, tokenizer_path, max_seq_length).encode(
+            texts, progress="FP32 parity texts").vectors
+    int8_vectors = OnnxEncoder(int8_path, tokenizer_path, max_seq_length).encode(
+        texts, progress="INT8 parity texts").vectors
     cosines = np.sum(fp32_vectors * int8_vectors, axis=1)
     result: dict[str, Any] = {
         "n_texts": len(texts),
@@ -175,6 +189,77 @@ def measure_parity(fp32_path: Path, int8_path: Path, tokenizer_path: Path, max_s
         "min_cosine": round(float(cosines.min()), 6),
         "p05_cosine": round(float(np.percentile(cosines, 5)), 6),
         "bar": {"mean_cosine": PARITY_MEAN_BAR, "min_cosine": PARITY_MIN_BAR},
+        # the texts that came closest to failing, lowest cosine first (positions in `texts`)
+        "worst_texts": [int(i) for i in np.argsort(cosines, kind="stable")[:WORST_TEXTS_KEPT]],
     }
     result["passed"] = result["mean_cosine"] >= PARITY_MEAN_BAR and result["min_cosine"] >= PARITY_MIN_BAR
     return result
+
+
+# Parity texts measured when a recorded recipe is reused and its INT8 file is byte-identical to the recorded one:
+# the WORST_TEXTS_KEPT texts that came closest to failing in the full search, and evenly spaced others up to this
+# many. The min bar then reads the same texts that set the full search's minimum, and the worst 5 % weigh 5 times
+# their share in the mean, so the sample's mean is lower than the full set's: the bar is no easier to pass.
+REUSE_PARITY_TEXTS = 200
+
+
+def reuse_sample(n_texts: int, worst: list[int], size: int = REUSE_PARITY_TEXTS) -> list[int]:
+    """Positions of the parity texts to measure on a reuse: the recorded worst ones, then evenly spaced others."""
+    chosen = [i for i in dict.fromkeys(worst) if 0 <= i < n_texts][:size]
+    rest = [i for i in range(n_texts) if i not in set(chosen)]
+    room = max(0, min(size, n_texts) - len(chosen))
+    if room and rest:
+        step = len(rest) / room
+        chosen += [rest[int(k * step)] for k in range(room)]
+    return sorted(set(chosen))
+
+
+def reuse_recorded(fp32_path: Path, work_dir: Path, tokenizer_path: Path, max_seq_length: int, texts: list[str],
+                   entry: RecordedRecipe, retrieval_check: RetrievalCheck | None = None,
+                   recipes: tuple[QuantizationRecipe, ...] = RECIPES) -> tuple[Path | None, dict[str, Any]]:
+    """Export the recipe a recorded search chose for this model on this kind of CPU and measure its parity again.
+    Byte-identical to the recorded INT8 file: embedding parity on `reuse_sample` of the texts, retrieval parity
+    from the record (it was measured on this very file). Otherwise: embedding parity on every text and retrieval
+    parity measured again. Returns (None, record) when the recipe is unknown or its parity fails now: the caller
+    runs the full search."""
+    record: dict[str, Any] = {"mode": "recorded", "recorded": {
+        "recipe": entry.recipe, "recorded_at": entry.recorded_at, "cpu": entry.cpu, "key": entry.key.describe(),
+        "int8_sha256": entry.int8_sha256}}
+    recipe = next((r for r in recipes if r.name == entry.recipe), None)
+    if recipe is None:
+        record["rejected"] = f"recipe {entry.recipe} is not among this version's recipes"
+        logger.warning("recorded INT8 recipe %s is unknown to this version: running the full search", entry.recipe)
+        return None, record
+    path = work_dir / f"recorded-{recipe.name}" / "model.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with steps.step(f"quantise with the recorded INT8 recipe {recipe.name}"):
+        meta = quantize_int8(fp32_path, path, recipe)
+        digest = sha256_file(path)
+    identical = digest == entry.int8_sha256 and entry.parity_texts_sha256 == texts_checksum(texts)
+    positions = reuse_sample(len(texts), entry.worst_texts) if identical else list(range(len(texts)))
+    with steps.step(f"embedding parity of {recipe.name} ({len(positions)} texts)"):
+        parity = measure_parity(fp32_path, path, tokenizer_path, max_seq_length, [texts[i] for i in positions])
+    parity["worst_texts"] = [positions[i] for i in parity["worst_texts"]]
+    parity["texts"] = (f"{len(positions)} of {len(texts)}: the {len(entry.worst_texts)} recorded as closest to "
+                       "failing, then evenly spaced others" if identical else f"all {len(texts)}")
+    record["identical_to_recorded"] = identical
+    if parity["passed"]:
+        recorded_retrieval = entry.parity.get("retrieval")
+        if identical and recorded_retrieval is not None:
+            parity["retrieval"] = {**recorded_retrieval, "measured": f"on this byte-identical INT8 file (sha256 "
+                                   f"{digest[:16]}) when the recipe was recorded, {entry.recorded_at}"}
+        elif retrieval_check is not None:
+            with steps.step(f"retrieval parity of {recipe.name}"):
+                parity["retrieval"] = retrieval_check(path)
+            parity["passed"] = bool(parity["retrieval"]["passed"])
+    logger.info("recorded INT8 %s: mean cosine %.4f, min %.4f over %d texts%s -> %s", recipe.name,
+                parity["mean_cosine"], parity["min_cosine"], parity["n_texts"],
+                "" if "retrieval" not in parity else f", retrieval {parity['retrieval']['summary']}",
+                "ships" if parity["passed"] else "rejected, running the full search")
+    if not parity["passed"]:
+        record["rejected"] = "parity failed"
+        record["parity"] = parity
+        return None, record
+    chosen = {**meta, "single_query_ms": entry.single_query_ms, "fp32_single_query_ms": entry.fp32_single_query_ms,
+              "timings": f"recorded {entry.recorded_at} on {entry.cpu}", "int8_sha256": digest, "parity": parity}
+    return path, {**record, "chosen": recipe.name, "chosen_recipe": chosen}
