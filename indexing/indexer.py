@@ -82,10 +82,23 @@ def build_points(incidents: Sequence[Incident], encoder: TextEncoder, bm25: lexi
     return points, encoded.cut
 
 
+def missing_incidents(store: IncidentStore, incidents: Sequence[Incident], page: int = 256) -> list[Incident]:
+    """The incidents `store` does not hold as given: absent, or stored with other fields (in their order)."""
+    missing: list[Incident] = []
+    for start in range(0, len(incidents), page):
+        chunk = incidents[start : start + page]
+        stored = {s.point_id: s.payload for s in store.fetch([i.point_id for i in chunk], with_vectors=False)}
+        missing += [i for i in chunk if stored.get(i.point_id) != i.payload()]
+    return missing
+
+
 def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: TextEncoder, catalog: IndexCatalog,
-                       batch_size: int = 64, progress: bool = True) -> tuple[IndexMeta, int]:
+                       batch_size: int = 64, progress: bool = True,
+                       avgdl_corpus: Sequence[Incident] | None = None) -> tuple[IndexMeta, int]:
     """Upsert into the active index version; with none yet, build the first version and switch to it once
-    complete. Returns the index metadata and the incident count."""
+    complete. Returns the index metadata and the incident count. `avgdl_corpus`: the incidents a new index
+    version takes its average document length from (default `incidents`; the quickstart indexes a first part
+    of the sample and gives the whole sample here, so BM25 is the same as if all were indexed at once)."""
     active = catalog.active()
     if active is not None:
         store = catalog.open(active)
@@ -98,7 +111,7 @@ def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: T
     store = catalog.create(name)
     try:
         meta = index_incidents(incidents, bundle, encoder, store, batch_size=batch_size, progress=progress,
-                               index_version=name)
+                               index_version=name, avgdl_corpus=avgdl_corpus)
         count = store.count()
     except BaseException:
         store.close()
@@ -111,9 +124,10 @@ def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: T
 
 
 def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: TextEncoder, store: IncidentStore,
-                    batch_size: int = 64, progress: bool = True, index_version: str | None = None) -> IndexMeta:
+                    batch_size: int = 64, progress: bool = True, index_version: str | None = None,
+                    avgdl_corpus: Sequence[Incident] | None = None) -> IndexMeta:
     """Encode and upsert incidents. Point ids derive from the incident number: re-running is idempotent."""
-    meta = open_or_create_index(store, bundle, incidents, index_version)
+    meta = open_or_create_index(store, bundle, incidents if avgdl_corpus is None else avgdl_corpus, index_version)
     bm25 = bm25_encoder_for(meta)
     truncated = 0
     with tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:

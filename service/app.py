@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.auth import KeyRing
+from service.background_indexing import BackgroundIndexer
 from service.compaction import CompactionPolicy, IndexCompactor
 from service.engine import Engine
 from service.errors import install_error_handlers
@@ -29,7 +30,10 @@ GET /incidents/{number}), `write` (incident pushes), `admin` (everything). Every
 Beyond the configured number of requests in flight the service answers 429 with `Retry-After`."""
 
 
-def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = None) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = None,
+               background_indexing: BackgroundIndexer | None = None) -> FastAPI:
+    """`background_indexing`: incidents still being indexed while the service answers (the quickstart); started
+    with the service, stopped before the engine closes."""
     metrics = metrics or Metrics()
     keyring = KeyRing.from_settings(settings)  # raises AuthConfigError before anything is served
 
@@ -39,8 +43,12 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
                     extra={"model_version": engine.bundle.model_version, "index_version": engine.index_version})
         if app.state.compactor is not None:
             app.state.compactor.start()
+        if background_indexing is not None:
+            background_indexing.start()
         yield
         logger.info("shutting down: in-flight requests have drained")
+        if background_indexing is not None:
+            background_indexing.stop()
         if app.state.compactor is not None:
             app.state.compactor.stop()
         engine.close()
@@ -49,6 +57,7 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = metrics
+    app.state.background_indexing = background_indexing
     app.state.keyring = keyring
     app.state.switcher = ModelSwitcher(engine, metrics, page_size=settings.rebuild_page_size,
                                        retain=settings.index_versions_kept,

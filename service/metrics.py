@@ -87,6 +87,10 @@ class Metrics:
             "incident_sim_index_writes_since_build",
             "Incident writes since the active index version was built (compaction starts past a threshold).",
             registry=r)
+        self.background_indexing = Gauge(
+            "incident_sim_background_indexing_incidents",
+            "Background indexing (quickstart): incidents indexed so far and in all (state=indexed|total).",
+            ["state"], registry=r)
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
         for result in ("ok", "failed"):  # alert rules read these series before the first compaction
             self.compactions.labels(result=result)

@@ -84,6 +84,18 @@ class ThresholdTarget(BaseModel):
                                           "calibration data is at most the target (0: point estimate).")
 
 
+class IndexFilling(BaseModel):
+    """Incidents are still being indexed in the background (the quickstart serves before all are in)."""
+
+    indexed: int = Field(description="Incidents of the background job indexed so far.")
+    total: int = Field(description="Incidents the background job indexes in all.")
+    message: str = Field(description="What this means for the answer.")
+
+
+FILLING_MESSAGE = ("the index is still being filled: earlier incidents not indexed yet cannot be returned, so an "
+                   "answer may miss them")
+
+
 class SimilarResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "results": [{"number": "INC0010042", "short_description": "VPN certificate expired for remote users",
@@ -106,6 +118,9 @@ class SimilarResponse(BaseModel):
     truncated: bool = Field(description="The query text was cut when embedded: at the model's max sequence length, "
                             "or at INCIDENT_SIM_MAX_QUERY_TOKENS where the service sets a lower cap.")
     exact: bool = Field(description="The top-k is certified to be the exact hybrid top-k.")
+    index_filling: IndexFilling | None = Field(
+        None, description="Set while incidents are still being indexed in the background (also the X-Index-Filling "
+                          "header, 'indexed/total'): the answer covers only what is indexed so far. Null otherwise.")
 
 
 class IncidentIn(BaseModel):
@@ -216,6 +231,9 @@ class ReadyResponse(BaseModel):
     message: str = Field(description="A short explanation, free of paths and URLs.")
     model_version: str
     index_version: str | None
+    indexing: IndexFilling | None = Field(
+        None, description="Set while incidents are still being indexed in the background: the service answers, "
+                          "over what is indexed so far.")
 
 
 _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {

@@ -25,7 +25,8 @@ def test_similar_returns_scored_incidents(live: httpx.Client, incidents: list[In
     body = r.json()
     assert r.headers["x-request-id"]
     assert set(body) == {"results", "threshold", "threshold_source", "threshold_target", "model_version",
-                         "index_version", "truncated", "exact"}
+                         "index_version", "truncated", "exact", "index_filling"}
+    assert body["index_filling"] is None and "x-index-filling" not in r.headers  # no background indexing here
     assert body["threshold_source"] == "uncalibrated_default" and body["threshold_target"] is None
     assert body["index_version"].startswith(body["model_version"] + "@")
     results = body["results"]

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import require_any_key
-from service.schemas import ReadyResponse, error_responses
+from service.schemas import FILLING_MESSAGE, IndexFilling, ReadyResponse, error_responses
 
 router = APIRouter(tags=["operations"])
 
@@ -29,7 +29,8 @@ def readyz(request: Request) -> JSONResponse:
     engine = request.app.state.engine
     readiness = engine.readiness()
     body = ReadyResponse(ready=readiness.ready, reason=readiness.code, message=readiness.message,
-                         model_version=engine.bundle.model_version, index_version=engine.index_version)
+                         model_version=engine.bundle.model_version, index_version=engine.index_version,
+                         indexing=index_filling(request))
     return JSONResponse(body.model_dump(), status_code=200 if readiness.ready else 503)
 
 
@@ -46,5 +47,21 @@ def metrics(request: Request) -> Response:
         m.index_size.set(engine.store.count())
     except Exception:  # the scrape must work while the store is down
         pass
+    background = request.app.state.background_indexing
+    if background is not None:
+        progress = background.progress()
+        m.background_indexing.labels(state="indexed").set(progress.indexed)
+        m.background_indexing.labels(state="total").set(progress.total)
     m.versions.info({"model_version": engine.bundle.model_version, "index_version": engine.index_version or ""})
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def index_filling(request: Request) -> IndexFilling | None:
+    """What the background indexing has done so far, while it runs; None when there is none or it has ended."""
+    background = request.app.state.background_indexing
+    if background is None:
+        return None
+    progress = background.progress()
+    if not progress.filling:
+        return None
+    return IndexFilling(indexed=progress.indexed, total=progress.total, message=FILLING_MESSAGE)

