@@ -11,7 +11,7 @@ import typer
 
 from indexing import steps
 from indexing.errors import IncidentSimError
-from service.cli.common import DataDir, app, fail, load_settings
+from service.cli.common import DataDir, app, fail, load_settings, setup_logging
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ def doctor(data_dir: DataDir = None) -> None:
     bundle's checksums, the registry pointer, the index's version and count, the CPU features that matter for
     INT8, free disk. Says what to fix; exit status 1 when a check fails (warnings alone exit 0)."""
     settings = load_settings(data_dir)
+    setup_logging("WARNING")  # the findings are the output; INFO lines of the modules it opens are noise here
     from service.doctor import FAIL, OK, WARN, run_checks
 
     findings = run_checks(settings)
