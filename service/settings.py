@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     compact_idle_s: float = Field(300.0, gt=0, description="Seconds without a write that count as idle.")
     compact_drain_s: float = Field(30.0, ge=0, description="How long a replaced index version stays open for the "
                                    "requests that started on it.")
+    # -- ServiceNow sync (incident-sim sync servicenow) -------------------------------------------
+    servicenow_instance: str | None = Field(None, description="The instance URL, e.g. https://acme.service-now.com.")
+    servicenow_user: str | None = Field(None, description="Basic auth user with read access to incident and "
+                                        "sys_audit_delete.")
+    servicenow_password: SecretStr | None = None
+    servicenow_token: SecretStr | None = Field(None, description="OAuth bearer token instead of user/password.")
+    sync_page_size: int = Field(200, ge=1, le=10_000, description="Incidents per Table API page.")
+    sync_overlap_s: float = Field(60.0, ge=0, description="Each sync re-reads this many seconds before its saved "
+                                  "cursor (late commits); rows it already wrote are skipped.")
+    sync_max_retries: int = Field(5, ge=0, description="Retries of a Table API call on 429, 5xx or a timeout.")
+    sync_service_url: str | None = Field(None, description="Sync through this running service's API instead of "
+                                         "into the data directory.")
+    sync_api_key: SecretStr | None = Field(None, description="A key with the write scope, for sync_service_url.")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
 
