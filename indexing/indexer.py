@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from tqdm import tqdm
 
-from indexing import lexical
+from indexing import lexical, steps
 from indexing.bundle import Bundle
 from indexing.dense_text import DenseText, TextEncoder
 from indexing.errors import IndexMismatchError
@@ -130,14 +130,16 @@ def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: Text
     meta = open_or_create_index(store, bundle, incidents if avgdl_corpus is None else avgdl_corpus, index_version)
     bm25 = bm25_encoder_for(meta)
     truncated = 0
-    with tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:
+    with steps.step(f"encode and store {len(incidents)} incidents"), \
+            tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:
         for start in range(0, len(incidents), batch_size):
             batch = incidents[start : start + batch_size]
             points, cut = build_points(batch, encoder, bm25, dense_text=bundle.dense_text, batch_size=batch_size)
             truncated += sum(cut)
             store.upsert(points)
             bar.update(len(batch))
-    store.optimize()
+    with steps.step("optimize the index (HNSW graph)"):
+        store.optimize()
     logger.info("indexed %d incidents into %s (%d truncated at %d tokens); index now holds %d",
                 len(incidents), meta.index_version, truncated, bundle.max_seq_length, store.count())
     return meta

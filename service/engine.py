@@ -120,10 +120,13 @@ def resolve_bundle_path(settings: Settings, index_meta: IndexMeta | None = None)
 
 def open_catalog(settings: Settings) -> IndexCatalog:
     if settings.qdrant_url:
-        from indexing.store.server import ServerCatalog
+        from indexing.store.server import CollectionLayout, ServerCatalog
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ServerCatalog(settings.qdrant_url, settings.collection, api_key=key, timeout=settings.qdrant_timeout_s)
+        layout = CollectionLayout(shards=settings.qdrant_shards, replication_factor=settings.qdrant_replication_factor,
+                                  write_consistency=settings.qdrant_write_consistency)
+        return ServerCatalog(settings.qdrant_url, settings.collection, api_key=key, timeout=settings.qdrant_timeout_s,
+                             layout=layout)
     from indexing.store.edge import EdgeCatalog, GraphConfig
 
     return EdgeCatalog(settings.edge_index_dir, graph=GraphConfig(m=settings.hnsw_m,

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, description="Qdrant server/cluster URL; unset = embedded Qdrant Edge.")
     qdrant_api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
     qdrant_timeout_s: float = Field(5.0, gt=0)
+    qdrant_shards: int = Field(1, ge=1, le=1024, description="Qdrant server: shards of each new index version's "
+                               "collection. Keep 1 for exact BM25 (Qdrant's IDF is per shard; README 'Scaling out').")
+    qdrant_replication_factor: int = Field(1, ge=1, le=16, description="Qdrant server: copies of each shard.")
+    qdrant_write_consistency: int = Field(1, ge=1, le=16, description="Qdrant server: replicas that must have a "
+                                          "write before it is acknowledged (= replication factor: no acknowledged "
+                                          "write lives on one node only).")
     collection: str = Field("incidents", pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="Qdrant collection name.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

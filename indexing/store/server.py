@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -33,16 +34,30 @@ logger = logging.getLogger(__name__)
 META_KEY = "incident_sim_index"
 
 
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How a new index version's collection is laid out on a Qdrant cluster. One shard (the default) keeps BM25
+    exact: Qdrant's IDF modifier counts document frequencies per shard, so with several shards an incident's BM25
+    score depends on which shard holds it. Replicas add availability and read capacity without that cost;
+    `write_consistency` replicas must acknowledge a write before it is acknowledged to the caller."""
+
+    shards: int = 1
+    replication_factor: int = 1
+    write_consistency: int = 1
+
+
 class ServerStore(IncidentStore):
     """One index version = one collection; its IndexMeta lives in the collection's metadata."""
 
     name = "qdrant-server"
 
     def __init__(self, url: str, collection: str, api_key: str | None = None, timeout: float = 5.0,
-                 hnsw_ef: int = 256, client: QdrantClient | None = None) -> None:
+                 hnsw_ef: int = 256, client: QdrantClient | None = None,
+                 layout: CollectionLayout | None = None) -> None:
         self.url = url
         self.collection = collection
         self.hnsw_ef = hnsw_ef
+        self.layout = layout or CollectionLayout()
         self._owns_client = client is None
         if client is not None:
             self.client = client
@@ -77,6 +92,9 @@ class ServerStore(IncidentStore):
             vectors_config={DENSE: models.VectorParams(size=meta.dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             metadata={META_KEY: meta.to_dict()},
+            shard_number=self.layout.shards,
+            replication_factor=self.layout.replication_factor,
+            write_consistency_factor=self.layout.write_consistency,
         )
         self.client.create_payload_index(self.collection, TERMS_FIELD, models.PayloadSchemaType.INTEGER)
         for field in KEYWORD_FIELDS:
@@ -188,10 +206,12 @@ class ServerCatalog(IndexCatalog):
     `<alias>` points to, switched with one atomic alias update. Stores opened here bind the concrete
     collection, so a request in flight keeps its version while the alias moves."""
 
-    def __init__(self, url: str, alias: str, api_key: str | None = None, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, alias: str, api_key: str | None = None, timeout: float = 5.0,
+                 layout: CollectionLayout | None = None) -> None:
         self.url = url
         self.alias = alias
-        self._seed = ServerStore(url, alias, api_key=api_key, timeout=timeout)
+        self.layout = layout or CollectionLayout()
+        self._seed = ServerStore(url, alias, api_key=api_key, timeout=timeout, layout=self.layout)
         self.client = self._seed.client
 
     def _collection(self, name: str) -> str:
@@ -230,7 +250,7 @@ class ServerCatalog(IndexCatalog):
 
     def _store(self, name: str) -> ServerStore:
         collection = self.alias if name == LEGACY_SERVER else self._collection(name)
-        return ServerStore(self.url, collection, client=self.client)
+        return ServerStore(self.url, collection, client=self.client, layout=self.layout)
 
     def created_at(self, name: str) -> str:
         meta = self._store(name).meta()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from indexing import steps
 from indexing.errors import IncidentSimError
 from service.cli.common import DataDir, app, bundle_app, fail, load_settings, models_app, setup_logging, timed
 from service.settings import Settings
@@ -114,7 +115,8 @@ def models_activate(
     try:
         engine, switcher = _offline_switcher(settings)
         try:
-            status = switcher.activate(model_version, background=False)
+            with steps.step(f"re-embed every incident with {model_version}, verify and switch"):
+                status = switcher.activate(model_version, background=False)
         finally:
             engine.close()
     except IncidentSimError as exc:
@@ -165,3 +167,42 @@ def models_compact(data_dir: DataDir = None) -> None:
         return
     typer.echo(f"compacted {status.source_index_version} into {status.index_version}: {status.incidents} incidents, "
                f"optimized in {status.optimize_seconds or 0:.1f} s, {status.total_seconds or 0:.1f} s in all")
+
+
+
+@models_app.command("migrate")
+@timed("models migrate")
+def models_migrate(
+    to_url: Annotated[str, typer.Option("--to-url", help="The Qdrant server or cluster to copy the index to, e.g. "
+                                                         "http://qdrant:6333 (its key: INCIDENT_SIM_QDRANT_API_KEY).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Copy the active embedded (Qdrant Edge) index version to a Qdrant server/cluster collection version under
+    the alias INCIDENT_SIM_COLLECTION, with INCIDENT_SIM_QDRANT_SHARDS / _REPLICATION_FACTOR / _WRITE_CONSISTENCY,
+    and switch the alias to it once complete. No incident is re-encoded; scores stay the same. Then serve with
+    INCIDENT_SIM_QDRANT_URL set (the bundles stay in DATA_DIR/bundles). Offline: stop the service first."""
+    settings = load_settings(data_dir)
+    from indexing.migrate import copy_index
+    from service.engine import open_catalog
+
+    edge_settings = settings.model_copy(update={"qdrant_url": None})
+    server_settings = settings.model_copy(update={"qdrant_url": to_url})
+    try:
+        source_catalog = open_catalog(edge_settings)
+        try:
+            name = source_catalog.active()
+            if name is None:
+                raise IncidentSimError(f"no embedded index under {settings.edge_index_dir} to migrate")
+            target = open_catalog(server_settings)
+            source = source_catalog.open(name)
+            try:
+                name, copied = copy_index(source, target)
+            finally:
+                source.close()
+                target.close()
+        finally:
+            source_catalog.close()
+    except IncidentSimError as exc:
+        fail(exc)
+    typer.echo(f"migrated index {name} ({copied} incidents) to {to_url}, alias {settings.collection}; serve with "
+               f"INCIDENT_SIM_QDRANT_URL={to_url}")
