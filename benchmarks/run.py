@@ -13,6 +13,8 @@ Suites (each writes benchmarks/results/<suite>.json|md with the machine's facts 
   quality   the evaluation's headline numbers for the bundle (benchmarks.ingest)
   query-tokens  (opt-in, by name) quality and encode latency under query token caps, sample and SeaMonkey
             (benchmarks.query_tokens; about 25 min with all-mpnet-base-v2)
+  int8-static  (opt-in, by name) static QDQ INT8 calibrated on incident text beside the shipped dynamic INT8:
+            parity and single-text latency (benchmarks.int8_static; all-mpnet-base-v2 always, about 10 min)
 Default sizes: 10,000 incidents for e2e and notebook, 10,000 and 30,000 for scale, where HNSW build variants
 (`--graphs`) and int8 quantisation are compared (about 20-30 min on 2 cores with all-mpnet-base-v2).
 `--heavy` adds 100,000 everywhere (its HNSW build alone takes many minutes on 2 cores); `--sizes` sets the
@@ -31,13 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import e2e, ingest, notebook, query_tokens, scale
+from benchmarks import e2e, ingest, int8_static, notebook, query_tokens, scale
 from benchmarks.corpus import bundle_or_minilm, corpus_cache
 from indexing.bundle import Bundle, load_bundle
 from indexing.store.edge import GraphConfig
 
 DEFAULT_SUITES = ("e2e", "notebook", "scale", "indexing", "quality")
-SUITES = (*DEFAULT_SUITES, "query-tokens")
+SUITES = (*DEFAULT_SUITES, "query-tokens", "int8-static")
 logger = logging.getLogger("benchmarks.run")
 
 
@@ -58,7 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path, help="bundle directory to measure")
     parser.add_argument("--suites", default=",".join(DEFAULT_SUITES),
-                        help=f"comma-separated, of {', '.join(SUITES)} (default: all but query-tokens)")
+                        help=f"comma-separated, of {', '.join(SUITES)} (default: all but the opt-in query-tokens and "
+                             "int8-static)")
     parser.add_argument("--heavy", action="store_true", help="add 100,000 incidents (e2e, notebook, scale)")
     parser.add_argument("--sizes", help="scale sizes, e.g. 10000,100000 (e2e and notebook use those <= 100,000)")
     parser.add_argument("--graphs", default="16:100,16:64",
@@ -113,6 +116,8 @@ def main() -> None:
                 ingest.quality_suite(bundle, 2000, args.out, command)
             elif suite == "query-tokens":
                 query_tokens.run_suite(bundle, ["sample", "seamonkey"], [32, 64, 128, 256], args.out, command)
+            elif suite == "int8-static":
+                int8_static.main(["--out", str(args.out)])
             durations[suite] = round(time.perf_counter() - t0, 1)
             logger.info("suite %s done in %.0f s", suite, durations[suite])
     total = time.perf_counter() - started
