@@ -62,7 +62,8 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.switcher = ModelSwitcher(engine, metrics, page_size=settings.rebuild_page_size,
                                        retain=settings.index_versions_kept,
                                        encoder_threads=settings.encoder_threads,
-                                       encoder_spinning=settings.encoder_spinning) if engine.catalog else None
+                                       encoder_spinning=settings.encoder_spinning,
+                                       replica_grace_s=settings.replica_grace_s) if engine.catalog else None
     app.state.compactor = IndexCompactor(
         engine, app.state.switcher, metrics, drain_s=settings.compact_drain_s,
         policy=CompactionPolicy(after_writes=settings.compact_after_writes, idle_writes=settings.compact_idle_writes,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
 from indexing.query_cache import CachedQueryEncoder
 from indexing.registry import BundleRegistry
 from indexing.search import DEFAULT_TOP_K, HybridSearcher, ScoredIncident
-from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog, IndexMeta
+from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog, IndexMeta, rebuild_in_progress
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -227,8 +228,15 @@ class Engine:
                  max_text_chars: int = 20_000, max_top_k: int = 50, index_name: str | None = None,
                  catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None,
                  encode_window_s: float = 0.002, encode_max_batch: int = 1, query_cache_size: int = 1024,
-                 max_query_tokens: int | None = None) -> None:
+                 max_query_tokens: int | None = None, follow_interval_s: float = 2.0, encoder_threads: int = 0,
+                 encoder_spinning: bool = False) -> None:
         self.current = ServingVersion(bundle, encoder, store, index_name, candidate_k)
+        # replicas sharing a catalog (Qdrant server): how stale a read may be about another replica's switch
+        self.follow_interval_s = follow_interval_s
+        self.encoder_threads = encoder_threads
+        self.encoder_spinning = encoder_spinning
+        self._followed_at = float("-inf")
+        self.replica_id = uuid.uuid4().hex  # names this replica's own rebuild in the shared control record
         self.encode_window_s = encode_window_s
         self.encode_max_batch = encode_max_batch
         self.query_cache_size = query_cache_size
@@ -282,7 +290,8 @@ class Engine:
                      max_top_k=settings.max_top_k, index_name=index_name, catalog=catalog,
                      registry=BundleRegistry(settings.bundles_dir), encode_window_s=settings.encode_window_ms / 1000,
                      encode_max_batch=settings.encode_max_batch, query_cache_size=settings.query_cache_size,
-                     max_query_tokens=settings.max_query_tokens)
+                     max_query_tokens=settings.max_query_tokens, follow_interval_s=settings.replica_follow_s,
+                     encoder_threads=settings.encoder_threads, encoder_spinning=settings.encoder_spinning)
         try:
             engine.searcher()  # checks index/model agreement early when the store is up
         except StoreUnavailableError as exc:
@@ -361,6 +370,7 @@ class Engine:
                             short_description=short_description, description=description)
 
     def similar(self, query: SimilarQuery) -> SimilarAnswer:
+        self.follow_replicas(strict=False)
         version = self.current  # one read: this request uses this model and this index to the end
         searcher = version.searcher()
         t0 = time.perf_counter()
@@ -400,6 +410,7 @@ class Engine:
         if not incidents:
             return []
         with self.write_lock:
+            self.follow_replicas(strict=True)  # another replica's rebuild: write to its new version too
             versions = [v for v in (self.current, self.rebuild_target) if v is not None]
             current = versions[0]
             existing = {s.point_id for s in current.store.fetch([i.point_id for i in incidents], with_vectors=False)}
@@ -415,6 +426,7 @@ class Engine:
                 for i, cut in zip(incidents, truncated, strict=True)]
 
     def get_incident(self, number: str) -> StoredCopy:
+        self.follow_replicas(strict=False)
         version = self.current  # one read: the copy, its model and its index come from one version
         version.searcher()
         found = version.store.fetch([point_id_for(number)], with_vectors=False)
@@ -424,11 +436,60 @@ class Engine:
 
     def delete_incident(self, number: str) -> None:
         with self.write_lock:
+            self.follow_replicas(strict=True)
             self.get_incident(number)
             for version in (self.current, self.rebuild_target):
                 if version is not None:
                     version.store.delete([point_id_for(number)])
             self._record_writes([point_id_for(number)])
+
+    # -- several replicas on one Qdrant cluster --------------------------------------------------
+    def follow_replicas(self, strict: bool) -> None:
+        """Follow a rebuild or switch another replica made on the shared catalog (a no-op for one process). A
+        rebuild elsewhere: open its new version so this replica's writes go to both (every write checks:
+        `strict`). The index alias moved elsewhere: swap to that version and its bundle. Reads check at most every
+        `follow_interval_s` seconds, so an answer uses the old model for at most that long after a switch."""
+        catalog = self.catalog
+        if catalog is None or not catalog.shared:
+            return
+        if not strict and time.monotonic() - self._followed_at < self.follow_interval_s:
+            return
+        with self.write_lock:
+            self._followed_at = time.monotonic()
+            try:
+                control = catalog.control()
+                active = catalog.active()
+            except StoreUnavailableError:
+                if strict:
+                    raise
+                return
+            building = rebuild_in_progress(control)
+            ours = self.rebuild_target
+            if control.get("owner") == self.replica_id:
+                return  # our own rebuild: the switcher of this engine keeps its state
+            if active is not None and active != self.current.index_name:
+                target = ours if ours is not None and ours.index_name == active else self._open_version(active)
+                logger.info("another replica switched to index %s (model %s): following", active,
+                            target.bundle.model_version)
+                self.swap(target)
+                self.rebuild_target = None
+                ours = None
+            if building and building != active and (ours is None or ours.index_name != building):
+                self.rebuild_target = self._open_version(building, str(control.get("model_version") or ""))
+                logger.info("another replica is rebuilding index %s for model %s: writes go to it as well",
+                            building, self.rebuild_target.bundle.model_version)
+            elif not building and ours is not None:
+                logger.info("the rebuild of %s ended elsewhere without a switch: writes go to %s only",
+                            ours.index_name, self.current.index_name)
+                self.rebuild_target = None
+
+    def _open_version(self, name: str, model_version: str = "") -> ServingVersion:
+        assert self.catalog is not None and self.registry is not None
+        model_version = model_version or self.catalog.model_of(name)
+        bundle = load_bundle(self.registry.path_of(model_version))
+        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
+                              intra_op_threads=self.encoder_threads, allow_spinning=self.encoder_spinning)
+        return ServingVersion(bundle, encoder, self.catalog.open(name), name, self.current.candidate_k)
 
     def _record_writes(self, point_ids: Sequence[str]) -> None:
         """Count applied writes (call with write_lock held, after the stores took them)."""

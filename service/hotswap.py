@@ -36,7 +36,7 @@ from indexing.errors import BundleError, IncidentSimError, SwapInProgressError, 
 from indexing.incidents import Incident
 from indexing.indexer import build_points, new_index_version
 from indexing.registry import BundleRegistry
-from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta
+from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta, rebuild_in_progress
 from service.engine import Engine, ServingVersion
 from service.metrics import Metrics
 
@@ -68,7 +68,7 @@ class RebuildStatus:
 class ModelSwitcher:
     def __init__(self, engine: Engine, metrics: Metrics | None = None, page_size: int = 64, retain: int = 2,
                  verify_sample: int = 20, min_self_retrieval: float = 0.9, encoder_threads: int = 0,
-                 encoder_spinning: bool = False) -> None:
+                 encoder_spinning: bool = False, replica_grace_s: float = 2.0) -> None:
         if engine.catalog is None or engine.registry is None:
             raise SwapRefusedError("this engine has no index catalog or bundle registry (store unreachable?)")
         self.engine = engine
@@ -81,6 +81,7 @@ class ModelSwitcher:
         self.min_self_retrieval = min_self_retrieval
         self.encoder_threads = encoder_threads
         self.encoder_spinning = encoder_spinning
+        self.replica_grace_s = replica_grace_s
         self._status = RebuildStatus()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
@@ -109,6 +110,12 @@ class ModelSwitcher:
                                       f"({self._status.done}/{self._status.total}); wait for it")
         if self._exclusive is not None:
             raise SwapInProgressError(f"{self._exclusive} is running; try again when it has finished")
+        if self.catalog.shared:
+            other = self.catalog.control()
+            if rebuild_in_progress(other) and other.get("owner") != self.engine.replica_id:
+                raise SwapInProgressError(f"another replica is rebuilding index {other['rebuilding']} for "
+                                          f"{other.get('model_version')} (since {other.get('started_at')}); wait "
+                                          "for it")
 
     def activate(self, model_version: str, background: bool = True) -> RebuildStatus:
         """Validate the bundle now (BundleError if it fails), then rebuild and switch."""
@@ -203,6 +210,39 @@ class ModelSwitcher:
             raise
         self.engine.swap(target)
 
+    def _reconcile(self, target: ServingVersion, source: ServingVersion) -> int:
+        """Make `target` hold what `source` holds (payloads compared), re-embedding with its own model; a write
+        made meanwhile by any replica goes to both versions, so an incident changed since it was read is left to
+        that write."""
+        def everything(store: IncidentStore) -> dict[str, dict[str, Any]]:
+            out: dict[str, dict[str, Any]] = {}
+            offset: str | None = None
+            while True:
+                page, offset = store.scroll(offset, 512)
+                out.update((x.point_id, x.payload) for x in page)
+                if offset is None:
+                    return out
+
+        want, have = everything(source.store), everything(target.store)
+        stale = {pid: payload for pid, payload in want.items() if have.get(pid) != payload}
+        gone = [pid for pid in have if pid not in want]
+        bm25 = target.searcher().bm25
+        ids = sorted(stale)
+        for start in range(0, len(ids), 64):
+            chunk = ids[start : start + 64]
+            incidents = [Incident.model_validate(stale[pid]) for pid in chunk]
+            points, _ = build_points(incidents, target.encoder, bm25, dense_text=target.bundle.dense_text,
+                                     batch_size=32)
+            with self.engine.write_lock:
+                now = {x.point_id: x.payload for x in source.store.fetch(chunk, with_vectors=False)}
+                target.store.upsert([p for p in points if now.get(p.point_id) == stale[p.point_id]])
+        if gone:
+            with self.engine.write_lock:
+                still_gone = [pid for pid in gone
+                              if not source.store.fetch([pid], with_vectors=False)]
+                target.store.delete(still_gone)
+        return len(stale) + len(gone)
+
     def _catch_up(self, target: ServingVersion, source: ServingVersion) -> int:
         """Bring `target`, a version about to serve again, up to date with `source`, which received every
         acknowledged write: incidents it lacks or holds in another state are re-embedded with its own bundle,
@@ -252,6 +292,11 @@ class ModelSwitcher:
             bm25 = target.searcher().bm25
             with self.engine.write_lock:
                 self.engine.rebuild_target = target  # from now on writes also go to the new version
+            if self.catalog.shared:  # the other replicas write to it too from their next write on
+                control = {"rebuilding": name, "model_version": bundle.model_version, "owner": self.engine.replica_id,
+                           "started_at": datetime.now(UTC).isoformat()}
+                self.catalog.set_control({**control, "heartbeat_at": control["started_at"]})
+                time.sleep(self.replica_grace_s)  # writes that checked before the record finish first
             logger.info("rebuilding index %s for model %s from %s (%d incidents)", name, bundle.model_version,
                         source.index_version, status.total)
             offset: str | None = None
@@ -272,6 +317,8 @@ class ModelSwitcher:
                         store.upsert(unchanged)
                 status.done += len(page)
                 bar.update(len(page))
+                if self.catalog.shared:  # the others tell a live rebuild from one whose replica died
+                    self.catalog.set_control({**control, "heartbeat_at": datetime.now(UTC).isoformat()})
                 self._set_progress(status.done / max(status.total, 1))
                 if offset is None:
                     break
@@ -281,6 +328,12 @@ class ModelSwitcher:
             if status.self_retrieval < self.min_self_retrieval:
                 raise IncidentSimError(f"self-retrieval check failed: {status.self_retrieval:.2f} of sampled "
                                        f"incidents find themselves in the top 5 (need {self.min_self_retrieval})")
+            if self.catalog.shared:
+                # another replica's write that began before it saw the control record, and landed in the source
+                # only after its page was copied: re-embed what differs (the other replicas dual-write by now)
+                replayed = self._reconcile(target, source)
+                if replayed:
+                    logger.info("reconciled %d incidents written by other replicas during the rebuild", replayed)
             t0 = time.perf_counter()
             with self.engine.write_lock:
                 expected, got = source.store.count(), store.count()
@@ -289,6 +342,8 @@ class ModelSwitcher:
                 self.catalog.mark_complete(name)
                 self._commit(target)
                 self.engine.rebuild_target = None
+                if self.catalog.shared:
+                    self.catalog.set_control({})
             status.swap_seconds = time.perf_counter() - t0
             status.state = "switched"
             status.finished_at = datetime.now(UTC).isoformat()
@@ -302,6 +357,11 @@ class ModelSwitcher:
             with self.engine.write_lock:
                 self.engine.rebuild_target = None
                 self.engine.write_journal = None
+            if self.catalog.shared:
+                try:
+                    self.catalog.set_control({})  # the other replicas stop writing to the abandoned version
+                except Exception:
+                    logger.warning("could not clear the replicas' control record", exc_info=True)
             if target is not None:
                 target.store.close()
             try:

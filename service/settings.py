@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     sync_service_url: str | None = Field(None, description="Sync through this running service's API instead of "
                                          "into the data directory.")
     sync_api_key: SecretStr | None = Field(None, description="A key with the write scope, for sync_service_url.")
+    replica_follow_s: float = Field(2.0, gt=0, le=60, description="Qdrant server with several replicas: a replica "
+                                    "notices a model switch made by another within this many seconds (writes "
+                                    "check on every write).")
+    replica_grace_s: float = Field(2.0, ge=0, le=120, description="Qdrant server: a replica starting a rebuild "
+                                   "waits this long after telling the others before copying (writes already under "
+                                   "way finish first; a reconciliation pass catches any slower one).")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
 

@@ -183,6 +183,22 @@ def _comparable_time(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+REBUILD_STALE_AFTER_S = 600.0  # a rebuild whose replica has not written its heartbeat for this long has died
+
+
+def rebuild_in_progress(control: dict[str, Any], now: datetime | None = None) -> str | None:
+    """The index version another replica is building, or None (none, or its replica stopped beating)."""
+    building = control.get("rebuilding")
+    if not building:
+        return None
+    try:
+        beat = datetime.fromisoformat(str(control.get("heartbeat_at") or control.get("started_at")))
+    except ValueError:
+        return None
+    moment = now or datetime.now(UTC)
+    return str(building) if (moment - beat).total_seconds() < REBUILD_STALE_AFTER_S else None
+
+
 class IndexCatalog(ABC):
     """The index versions of one collection and which one is active. A new model gets a new version;
     switching the active version is atomic (a pointer file for Qdrant Edge, a collection alias for a
@@ -227,9 +243,23 @@ class IndexCatalog(ABC):
     @abstractmethod
     def drop(self, name: str) -> None: ...
 
+    # Several processes (service replicas) share this catalog: a model switch made by one must be followed by the
+    # others (Engine.follow_replicas), through the control record below. False: one process owns it (Edge).
+    shared: bool = False
+
+    def control(self) -> dict[str, Any]:
+        """The shared rebuild/switch record: {"rebuilding": index version, "model_version": ...} while a
+        replica rebuilds, {} otherwise."""
+        return {}
+
+    def set_control(self, record: dict[str, Any]) -> None:  # noqa: B027 - nothing to share for one process
+        """Publish the rebuild/switch record to every replica."""
+
     def clean_incomplete(self) -> list[str]:
         active = self.active()
-        dropped = [name for name, complete in self.versions().items() if not complete and name != active]
+        building = rebuild_in_progress(self.control())  # another replica's live rebuild is not left over
+        dropped = [name for name, complete in self.versions().items()
+                   if not complete and name != active and name != building]
         for name in dropped:
             self.drop(name)
         return dropped

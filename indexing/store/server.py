@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -80,6 +81,7 @@ class ServerStore(IncidentStore):
             raise
         except Exception as exc:
             # Connection refused, timeouts and 5xx all mean the same to our callers: not now.
+            logger.debug("Qdrant at %s failed on %s: %r", self.url, what, exc)
             raise StoreUnavailableError(f"Qdrant at {self.url} failed on {what}: {type(exc).__name__}") from exc
 
     def create_index(self, meta: IndexMeta) -> None:
@@ -199,6 +201,7 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> models
 
 
 COMPLETE_KEY = "incident_sim_complete"
+CONTROL_KEY = "incident_sim_control"
 
 
 class ServerCatalog(IndexCatalog):
@@ -206,13 +209,34 @@ class ServerCatalog(IndexCatalog):
     `<alias>` points to, switched with one atomic alias update. Stores opened here bind the concrete
     collection, so a request in flight keeps its version while the alias moves."""
 
+    shared = True  # every replica of the service reads and writes these collections
+
     def __init__(self, url: str, alias: str, api_key: str | None = None, timeout: float = 5.0,
-                 layout: CollectionLayout | None = None) -> None:
+                 layout: CollectionLayout | None = None, client: QdrantClient | None = None) -> None:
         self.url = url
         self.alias = alias
         self.layout = layout or CollectionLayout()
-        self._seed = ServerStore(url, alias, api_key=api_key, timeout=timeout, layout=self.layout)
+        self._seed = ServerStore(url, alias, api_key=api_key, timeout=timeout, layout=self.layout, client=client)
         self.client = self._seed.client
+
+    @property
+    def _control_collection(self) -> str:
+        return f"{self.alias}.control"  # not `<alias>--...`: never taken for an index version
+
+    def control(self) -> dict[str, Any]:
+        name = self._control_collection
+        if not self._call("collection_exists", self.client.collection_exists, name):
+            return {}
+        info = self._call("get_collection", self.client.get_collection, name)
+        return dict((info.config.metadata or {}).get(CONTROL_KEY) or {})
+
+    def set_control(self, record: dict[str, Any]) -> None:
+        name = self._control_collection
+        if not self._call("collection_exists", self.client.collection_exists, name):
+            self._call("create_collection", self.client.create_collection, collection_name=name,
+                       vectors_config={}, metadata={CONTROL_KEY: record})
+            return
+        self._call("update_collection", self.client.update_collection, name, metadata={CONTROL_KEY: record})
 
     def _collection(self, name: str) -> str:
         return f"{self.alias}--{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
