@@ -221,3 +221,16 @@ def test_a_killed_sync_resumes_after_its_last_written_page(minilm_bundle: Bundle
 
 def stored_numbers(data_dir: Path, bundle: Bundle) -> list[str]:
     return list(stored(Settings(data_dir=data_dir, bundle_path=bundle.path)))
+
+
+def test_an_oauth_bearer_token_is_accepted_and_a_missing_credential_refused(sync_settings: Settings) -> None:
+    with FakeServiceNow(12, token="oauth-token-0123456789") as fake:
+        client = TableApiClient(fake.url, token="oauth-token-0123456789", sleep=lambda s: None)
+        sink = EngineSink(sync_settings)
+        summary = sync_servicenow(client, sink, state_path(sync_settings.data_dir, fake.url), progress=False)
+        sink.close()
+        assert summary.created == 12
+    with pytest.raises(Exception, match="no ServiceNow credentials"):
+        TableApiClient("https://acme.service-now.com")
+    with pytest.raises(Exception, match="must be a URL"):
+        TableApiClient("acme.service-now.com", token="x")
