@@ -67,7 +67,9 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.compactor = IndexCompactor(
         engine, app.state.switcher, metrics, drain_s=settings.compact_drain_s,
         policy=CompactionPolicy(after_writes=settings.compact_after_writes, idle_writes=settings.compact_idle_writes,
-                                idle_s=settings.compact_idle_s)) if app.state.switcher else None
+                                idle_s=settings.compact_idle_s),
+        postpone=lambda: "the background indexing runs" if background_indexing is not None
+        and background_indexing.progress().filling else None) if app.state.switcher else None
     install_error_handlers(app)
 
     routers = (similar.router, incidents.router, admin.router, admin.index_router, health.router)

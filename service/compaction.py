@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -86,8 +86,12 @@ class CompactionPolicy:
 class IndexCompactor:
     def __init__(self, engine: Engine, switcher: ModelSwitcher, metrics: Metrics | None = None,
                  policy: CompactionPolicy | None = None, drain_s: float = 30.0,
-                 optimize_timeout_s: float = 3600.0) -> None:
+                 optimize_timeout_s: float = 3600.0, postpone: Callable[[], str | None] | None = None) -> None:
+        """`postpone`: says why the background thread should wait (e.g. a bulk background indexing still
+        running: one compaction at its end, not one per 1,000 of its writes), or None."""
         self.engine = engine
+        self.postpone = postpone
+        self._postponed_for: str | None = None
         self.switcher = switcher
         self.catalog = switcher.catalog
         self.metrics = metrics
@@ -128,6 +132,13 @@ class IndexCompactor:
                                         time.monotonic() - self.engine.last_write_at)
             if reason is None:
                 continue
+            waiting = self.postpone() if self.postpone is not None else None
+            if waiting is not None:
+                if waiting != self._postponed_for:
+                    logger.info("compaction due (%s) but postponed while %s", reason, waiting)
+                self._postponed_for = waiting
+                continue
+            self._postponed_for = None
             try:
                 self.compact(reason)
             except SwapInProgressError as exc:  # a model switch is running: it builds a fresh index anyway

@@ -259,6 +259,30 @@ def test_the_service_compacts_by_itself_after_enough_writes(registry_settings: S
         assert r.status_code == 200 and r.json()["state"] == "done" and r.json()["reason"] == "requested"
 
 
+def test_the_background_thread_waits_while_told_to_postpone(registry_settings: Settings,  # noqa: F811
+                                                             incidents: list[Incident]) -> None:
+    """The quickstart's background indexing postpones compactions: none while it runs, one once it is done."""
+    engine = Engine.from_settings(registry_settings)
+    hold = {"why": "the background indexing runs"}
+    compactor = IndexCompactor(engine, ModelSwitcher(engine), policy=CompactionPolicy(after_writes=5, check_s=0.05),
+                               drain_s=0.0, postpone=lambda: hold["why"])
+    engine.upsert_incidents([i.model_copy(update={"number": f"INC07{k:05d}"}) for k, i in enumerate(incidents[:8])])
+    first = engine.index_version
+    compactor.start()
+    try:
+        time.sleep(0.6)
+        assert compactor.status().state == "idle" and engine.index_version == first
+        hold["why"] = None  # type: ignore[assignment]
+        deadline = time.monotonic() + 60
+        while compactor.status().state != "done":
+            assert time.monotonic() < deadline, compactor.status()
+            time.sleep(0.05)
+        assert engine.index_version != first and compactor.status().reason == "writes"
+    finally:
+        compactor.stop()
+        engine.close()
+
+
 def test_the_copy_is_made_from_stored_vectors_not_re_embedded(registry_settings: Settings,  # noqa: F811
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine.from_settings(registry_settings)
