@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from indexing.errors import InputDataError
+from indexing.errors import InputDataError, InvalidQueryError
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,17 @@ class Incident(BaseModel):
     def payload(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         return {k: v for k, v in data.items() if v is not None}
+
+
+def check_incident(incident: Incident, max_text_chars: int) -> None:
+    """Whether an incident can be stored as given (InvalidQueryError says what to fix): both text fields within
+    `max_text_chars`, and some text at all."""
+    for name in ("short_description", "description"):
+        value = getattr(incident, name)
+        if len(value) > max_text_chars:
+            raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {max_text_chars}")
+    if not incident.text():
+        raise InvalidQueryError(f"incident {incident.number} has neither short_description nor description")
 
 
 def point_id_for(number: str) -> str:

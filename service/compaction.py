@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,15 +33,14 @@ from typing import Any
 from indexing import failpoints
 from indexing.errors import IncidentSimError, SwapInProgressError
 from indexing.indexer import new_index_version
-from indexing.lexical import SparseVector
-from indexing.store.base import IncidentStore, IndexPoint
+from indexing.migrate import copy_all, copy_ids
+from indexing.store.base import IncidentStore
 from service.engine import Engine, ServingVersion
 from service.hotswap import ModelSwitcher
 from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-COPY_PAGE = 256
 
 
 @dataclass
@@ -177,7 +176,7 @@ class IndexCompactor:
             store.create_index(replace(meta, index_version=name, created_at=datetime.now(UTC).isoformat(),
                                        extra={**meta.extra, "compacted_from": meta.index_version}))
             logger.info("compacting index %s into %s (%s)", meta.index_version, name, reason)
-            status.copied = self._copy_all(source.store, store)
+            status.copied = copy_all(source.store, store)
             store.close()
             status.state = "optimizing"
             failpoints.pause("compaction.optimize")
@@ -188,11 +187,11 @@ class IndexCompactor:
             status.state = "catching_up"
             with self.engine.write_lock:  # most of the catch-up without the lock: writes go on meanwhile
                 pending, self.engine.write_journal = self.engine.write_journal or set(), set()
-            status.caught_up = self._copy_ids(pending, source.store, store)
+            status.caught_up = copy_ids(pending, source.store, store)
             failpoints.pause("compaction.before_switch")
             with self.engine.write_lock:
                 pending = self.engine.write_journal or set()
-                status.caught_up += self._copy_ids(pending, source.store, store)
+                status.caught_up += copy_ids(pending, source.store, store)
                 expected, got = source.store.count(), store.count()
                 if expected != got:
                     raise IncidentSimError(f"compacted index holds {got} incidents, the serving one {expected}")
@@ -227,35 +226,6 @@ class IndexCompactor:
                     meta.index_version, name, status.incidents, status.caught_up, status.optimize_seconds or 0.0,
                     status.total_seconds)
         return status
-
-    def _copy_all(self, source: IncidentStore, target: IncidentStore) -> int:
-        copied, offset = 0, None
-        while True:
-            page, offset = source.scroll(offset, COPY_PAGE)
-            copied += self._copy_ids([s.point_id for s in page], source, target)
-            if offset is None:
-                return copied
-
-    @staticmethod
-    def _copy_ids(point_ids: Iterable[str], source: IncidentStore, target: IncidentStore) -> int:
-        """Copy these incidents as `source` holds them now (vectors included); delete those it no longer has."""
-        ids = sorted(point_ids)
-        for start in range(0, len(ids), COPY_PAGE):
-            chunk = ids[start : start + COPY_PAGE]
-            found = source.fetch(chunk, with_vectors=True)
-            points = []
-            for s in found:
-                if s.dense is None or s.sparse is None:
-                    raise IncidentSimError(f"stored incident {s.point_id} has no vectors to copy")
-                sparse = sorted(s.sparse.items())
-                points.append(IndexPoint(s.point_id, s.dense, SparseVector([t for t, _ in sparse],
-                                                                           [v for _, v in sparse]), s.payload))
-            if points:
-                target.upsert(points)
-            gone = set(chunk) - {s.point_id for s in found}
-            if gone:
-                target.delete(sorted(gone))
-        return len(ids)
 
     def _release_drained(self, force: bool = False) -> None:
         """Close and drop replaced versions once requests that held them have had `drain_s` to finish; a

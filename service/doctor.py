@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from indexing.cpu import cpu_facts
+from indexing.cpu import FLAGS, cpu_facts
 from indexing.errors import IncidentSimError, IndexLockedError
 from service.settings import Settings
 
@@ -158,21 +158,23 @@ def check_bundle(context: Context) -> Iterator[Finding]:
 
 
 def check_index(context: Context) -> Iterator[Finding]:
-    from indexing.indexer import check_index_matches
-    from service.engine import open_catalog
-
     settings = context.settings
     where = settings.qdrant_url or str(settings.edge_index_dir)
     try:
-        catalog = open_catalog(settings)
+        yield from _index_findings(context, where)
     except IndexLockedError:
         yield Finding("index", WARN, f"the index at {where} is held by another process (a running service?)",
                       "stop the service to check the index here, or ask the service: GET /readyz")
-        return
     except IncidentSimError as exc:
-        yield Finding("index", FAIL, f"cannot open the store at {where}: {exc}",
-                      "start Qdrant / fix INCIDENT_SIM_QDRANT_URL, or check the data directory's permissions")
-        return
+        yield Finding("index", FAIL, f"the index at {where} cannot be read: {exc}",
+                      "start Qdrant / fix INCIDENT_SIM_QDRANT_URL, or re-index into a fresh data directory")
+
+
+def _index_findings(context: Context, where: str) -> Iterator[Finding]:
+    from indexing.indexer import check_index_matches
+    from service.engine import open_catalog
+
+    catalog = open_catalog(context.settings)
     try:
         active = catalog.active()
         if active is None:
@@ -196,21 +198,15 @@ def check_index(context: Context) -> Iterator[Finding]:
                 yield Finding("index", FAIL, str(exc), "activate the bundle that built it, or re-embed with "
                               f"incident-sim models activate {context.bundle.model_version}")
                 return
-        status = OK if count else WARN
-        yield Finding("index", status, f"{active}: {count} incidents",
+        yield Finding("index", OK if count else WARN, f"{active}: {count} incidents",
                       "" if count else "index incidents: incident-sim index --input FILE")
-    except IndexLockedError:
-        yield Finding("index", WARN, f"the index at {where} is held by another process (a running service?)",
-                      "stop the service to check the index here, or ask the service: GET /readyz")
-    except IncidentSimError as exc:
-        yield Finding("index", FAIL, f"the index cannot be read: {exc}", "re-index into a fresh data directory")
     finally:
         catalog.close()
 
 
 def check_cpu(context: Context) -> Iterator[Finding]:
     facts = cpu_facts()
-    flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if facts[f]]
+    flags = [f for f in FLAGS if facts[f]]
     detail = f"{facts['cpu']}, {facts['cores']} cores, INT8-relevant: {', '.join(flags) or 'none'}"
     if not facts["avx2"]:
         yield Finding("cpu", WARN, detail + "; without AVX2 the INT8 encoder is slow",
@@ -220,8 +216,7 @@ def check_cpu(context: Context) -> Iterator[Finding]:
     bundle = context.bundle
     timed_on = (bundle.manifest["encoder"].get("quantization_search") or {}).get("timed_on") if bundle else None
     if timed_on:
-        differ = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-                  if bool(timed_on.get(f)) != bool(facts[f])]
+        differ = [f for f in FLAGS if bool(timed_on.get(f)) != bool(facts[f])]
         if differ:
             yield Finding("cpu vs bundle", WARN, f"the bundle's INT8 recipe was chosen on a CPU that differs in "
                           f"{', '.join(differ)} ({timed_on.get('cpu')}): another recipe may be faster here",

@@ -27,7 +27,7 @@ from indexing.errors import (
     InvalidQueryError,
     StoreUnavailableError,
 )
-from indexing.incidents import Incident, incident_text, point_id_for
+from indexing.incidents import Incident, check_incident, incident_text, point_id_for
 from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
 from indexing.query_cache import CachedQueryEncoder
 from indexing.registry import BundleRegistry
@@ -396,12 +396,7 @@ class Engine:
 
     # -- incident writes (ServiceNow pushes) ----------------------------------------------------
     def check_incident(self, incident: Incident) -> None:
-        for name in ("short_description", "description"):
-            value = getattr(incident, name)
-            if len(value) > self.max_text_chars:
-                raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {self.max_text_chars}")
-        if not incident.text():
-            raise InvalidQueryError(f"incident {incident.number} has neither short_description nor description")
+        check_incident(incident, self.max_text_chars)
 
     def upsert_incidents(self, incidents: Sequence[Incident]) -> list[WriteOutcome]:
         """Encode and store (create or replace) incidents; searchable once this returns. Check each with

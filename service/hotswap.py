@@ -36,7 +36,7 @@ from indexing.errors import BundleError, IncidentSimError, SwapInProgressError, 
 from indexing.incidents import Incident
 from indexing.indexer import build_points, new_index_version
 from indexing.registry import BundleRegistry
-from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta, rebuild_in_progress
+from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta, rebuild_in_progress, stored_payloads
 from service.engine import Engine, ServingVersion
 from service.metrics import Metrics
 
@@ -214,16 +214,7 @@ class ModelSwitcher:
         """Make `target` hold what `source` holds (payloads compared), re-embedding with its own model; a write
         made meanwhile by any replica goes to both versions, so an incident changed since it was read is left to
         that write."""
-        def everything(store: IncidentStore) -> dict[str, dict[str, Any]]:
-            out: dict[str, dict[str, Any]] = {}
-            offset: str | None = None
-            while True:
-                page, offset = store.scroll(offset, 512)
-                out.update((x.point_id, x.payload) for x in page)
-                if offset is None:
-                    return out
-
-        want, have = everything(source.store), everything(target.store)
+        want, have = stored_payloads(source.store), stored_payloads(target.store)
         stale = {pid: payload for pid, payload in want.items() if have.get(pid) != payload}
         gone = [pid for pid in have if pid not in want]
         bm25 = target.searcher().bm25
@@ -248,16 +239,7 @@ class ModelSwitcher:
         acknowledged write: incidents it lacks or holds in another state are re-embedded with its own bundle,
         incidents `source` no longer has are deleted. Call with the write lock held. Returns the writes
         replayed."""
-        def everything(store: IncidentStore) -> dict[str, dict[str, Any]]:
-            out: dict[str, dict[str, Any]] = {}
-            offset: str | None = None
-            while True:
-                page, offset = store.scroll(offset, 512)
-                out.update((x.point_id, x.payload) for x in page)
-                if offset is None:
-                    return out
-
-        want, have = everything(source.store), everything(target.store)
+        want, have = stored_payloads(source.store), stored_payloads(target.store)
         stale = [Incident.model_validate(payload) for pid, payload in want.items() if have.get(pid) != payload]
         gone = [pid for pid in have if pid not in want]
         bm25 = target.searcher().bm25

@@ -30,8 +30,8 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from indexing.atomic import atomic_write_json
-from indexing.errors import IncidentNotFoundError, IncidentSimError
-from indexing.incidents import Incident
+from indexing.errors import IncidentNotFoundError, IncidentSimError, InvalidQueryError
+from indexing.incidents import Incident, check_incident
 from indexing.servicenow import EPOCH, Cursor, TableApiClient
 
 logger = logging.getLogger(__name__)
@@ -79,9 +79,10 @@ class EngineSink:
         counts = WriteCounts()
         valid = []
         for incident in incidents:
-            if len(incident.short_description) > self.settings.max_text_chars or \
-                    len(incident.description) > self.settings.max_text_chars:
-                counts.invalid.append(f"{incident.number}: text longer than {self.settings.max_text_chars} characters")
+            try:
+                check_incident(incident, self.settings.max_text_chars)  # what Engine.check_incident checks
+            except InvalidQueryError as exc:
+                counts.invalid.append(f"{incident.number}: {exc}")
                 continue
             valid.append(incident)
         if not valid:

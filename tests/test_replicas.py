@@ -23,6 +23,7 @@ from indexing.store.server import ServerCatalog
 from service.engine import Engine, SimilarQuery
 from service.hotswap import ModelSwitcher
 from training.calibrate import write_calibrated_bundle
+from training.data.sample import generate_incidents
 
 
 @pytest.fixture(scope="module")
@@ -67,22 +68,29 @@ def replica(catalog: ServerCatalog, registry: BundleRegistry, bundle: Bundle, en
                   follow_interval_s=0.2)
 
 
+def two_replicas(bundle_a: Bundle, bundle_b: Bundle, encoder: OnnxEncoder, incidents: list[Incident],
+                 tmp_path: Path) -> tuple[ServerCatalog, ServerCatalog, Engine, Engine]:
+    """A registry with both bundles (A active), one Qdrant indexed with `incidents` by A, two replicas on it."""
+    registry = BundleRegistry(tmp_path / "bundles")
+    registry.publish(bundle_a.path, allow_uncalibrated=True)
+    registry.publish(bundle_b.path)
+    registry.set_active(bundle_a.model_version)
+    cat_a, cat_b = shared_catalogs()  # one Qdrant, two processes' views of it
+    index_into_catalog(incidents, bundle_a, encoder, cat_a, progress=False)
+    return cat_a, cat_b, replica(cat_a, registry, bundle_a, encoder), replica(cat_b, registry, bundle_a, encoder)
+
+
 def test_a_switch_on_one_replica_loses_no_write_made_through_the_other(
         minilm_bundle: Bundle, bundle_b: Bundle, encoder: OnnxEncoder, incidents: list[Incident],
         tmp_path: Path) -> None:
-    registry = BundleRegistry(tmp_path / "bundles")
-    registry.publish(minilm_bundle.path, allow_uncalibrated=True)
-    registry.publish(bundle_b.path)
-    registry.set_active(minilm_bundle.model_version)
-    cat_a, cat_b = shared_catalogs()  # one Qdrant, two processes' views of it
-    index_into_catalog(incidents[:150], minilm_bundle, encoder, cat_a, progress=False)
-    a = replica(cat_a, registry, minilm_bundle, encoder)
-    b = replica(cat_b, registry, minilm_bundle, encoder)
+    cat_a, cat_b, a, b = two_replicas(minilm_bundle, bundle_b, encoder, incidents[:150], tmp_path)
     switcher = ModelSwitcher(a, page_size=16, replica_grace_s=0.3)
     written: dict[str, Incident] = {}
     deleted: set[str] = set()
     mismatched: list[str] = []
     stop = threading.Event()
+
+    pool = [Incident.model_validate(r) for r in generate_incidents(1200, seed=17)]
 
     def writer(engine: Engine, tag: str, seed: int) -> None:
         rng = random.Random(seed)
@@ -98,9 +106,10 @@ def test_a_switch_on_one_replica_loses_no_write_made_through_the_other(
                 except Exception:  # deleted already through the other replica
                     pass
                 continue
-            base = incidents[150 + rng.randrange(150)]
-            incident = base.model_copy(update={"number": f"INC9{tag}{k:05d}",
-                                               "short_description": f"{base.short_description} ({tag}{k})"})
+            # distinct texts (A the even, B the odd ones of a fresh pool): no copy of one incident's text under
+            # several numbers, so the rebuild's self-retrieval check measures the model, not the test's data
+            base = pool[(2 * k + (tag == "B")) % len(pool)]
+            incident = base.model_copy(update={"number": f"INC9{tag}{k:05d}"})
             engine.upsert_incidents([incident])  # acknowledged once this returns
             written[incident.number] = incident
             deleted.discard(incident.number)
@@ -146,14 +155,7 @@ def test_a_switch_on_one_replica_loses_no_write_made_through_the_other(
 def test_a_replica_refuses_to_start_a_second_rebuild_while_another_runs(
         minilm_bundle: Bundle, bundle_b: Bundle, encoder: OnnxEncoder, incidents: list[Incident],
         tmp_path: Path) -> None:
-    registry = BundleRegistry(tmp_path / "bundles")
-    registry.publish(minilm_bundle.path, allow_uncalibrated=True)
-    registry.publish(bundle_b.path)
-    registry.set_active(minilm_bundle.model_version)
-    cat_a, cat_b = shared_catalogs()
-    index_into_catalog(incidents[:40], minilm_bundle, encoder, cat_a, progress=False)
-    a = replica(cat_a, registry, minilm_bundle, encoder)
-    b = replica(cat_b, registry, minilm_bundle, encoder)
+    cat_a, _, a, b = two_replicas(minilm_bundle, bundle_b, encoder, incidents[:40], tmp_path)
     from datetime import UTC, datetime
 
     now = datetime.now(UTC).isoformat()

@@ -22,6 +22,7 @@ from conftest import AUTH, WRITE_KEY, LiveServer
 from indexing.bundle import Bundle
 from indexing.incidents import Incident
 from indexing.servicenow import ServiceNowAuthError, TableApiClient
+from indexing.store.base import stored_payloads
 from service.app import create_app
 from service.engine import Engine, open_catalog
 from service.servicenow_sync import EngineSink, ServiceApiSink, state_path, sync_servicenow
@@ -41,13 +42,7 @@ def stored(settings: Settings) -> dict[str, dict[str, Any]]:
     try:
         store = catalog.open(str(catalog.active()))
         try:
-            out: dict[str, dict[str, Any]] = {}
-            offset = None
-            while True:
-                page, offset = store.scroll(offset, 256)
-                out.update({p.payload["number"]: p.payload for p in page})
-                if offset is None:
-                    return out
+            return {p["number"]: p for p in stored_payloads(store).values()}
         finally:
             store.close()
     finally:

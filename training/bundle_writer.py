@@ -175,7 +175,7 @@ def _choose_int8(model_dir: Path, bundles_dir: Path, fp32: Path, work: Path, tok
             single_query_ms=chosen["single_query_ms"], fp32_single_query_ms=chosen["fp32_single_query_ms"],
             parity={k: v for k, v in chosen["parity"].items() if k != "worst_texts"},
             parity_texts_sha256=int8_recipes.texts_checksum(texts), worst_texts=chosen["parity"]["worst_texts"],
-            cpu=int8_recipes.current_cpu()))
+            cpu=str(cpu_facts()["cpu"])))
     return int8, search
 
 

@@ -134,6 +134,3 @@ def record(table: Path, entry: RecordedRecipe) -> None:
                               "entries": [e.to_json() for e in [*kept, entry]]})
     logger.info("recorded INT8 recipe %s for %s in %s", entry.recipe, entry.key.describe(), table)
 
-
-def current_cpu() -> str:
-    return str(cpu_facts()["cpu"])

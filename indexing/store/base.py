@@ -183,6 +183,17 @@ def _comparable_time(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def stored_payloads(store: IncidentStore, page_size: int = 512) -> dict[str, dict[str, Any]]:
+    """Every stored incident's fields, by point id (one scroll of the whole version, no vectors)."""
+    out: dict[str, dict[str, Any]] = {}
+    offset: str | None = None
+    while True:
+        page, offset = store.scroll(offset, page_size)
+        out.update((x.point_id, x.payload) for x in page)
+        if offset is None:
+            return out
+
+
 REBUILD_STALE_AFTER_S = 600.0  # a rebuild whose replica has not written its heartbeat for this long has died
 
 
