@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     protect_metrics: bool = Field(False, description="/metrics needs a valid key of any scope.")
     # -- limits -------------------------------------------------------------------------------
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Requests with a larger body get 413.")
+    basic_user: str | None = Field(None, min_length=1, max_length=64, description="HTTP Basic: the user name "
+                                   "ServiceNow sends; the password is one of the API keys (its scopes apply). "
+                                   "Unset: Basic is refused.")
+    oauth_issuer: str | None = Field(None, description="OAuth 2.0: accept bearer JWTs from this issuer (`iss`).")
+    oauth_audience: str | None = Field(None, description="OAuth 2.0: the `aud` the tokens must carry (required "
+                                       "with oauth_issuer).")
+    oauth_jwks_url: str | None = Field(None, description="OAuth 2.0: the issuer's JWKS URL (keys fetched, cached "
+                                       "5 min).")
+    oauth_public_key: str | None = Field(None, description="OAuth 2.0: a PEM public key instead of a JWKS URL.")
+    oauth_scope_prefix: str = Field("", max_length=64, description="OAuth 2.0: token scopes are <prefix>query, "
+                                    "<prefix>write, <prefix>admin (e.g. 'incident-sim.').")
     max_text_chars: int = Field(20_000, ge=100, description="Longest accepted text field, in characters.")
     max_top_k: int = Field(50, ge=1, le=1000)
     max_bulk_incidents: int = Field(100, ge=1, le=10_000, description="Most incidents in one POST /incidents/bulk.")
