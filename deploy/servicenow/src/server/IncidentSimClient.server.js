@@ -1,0 +1,448 @@
+/*
+ * IncidentSimClient: every call from the instance to incident-sim goes through here.
+ *
+ * - Authentication from x_incsim.auth_type / x_incsim.auth_profile (setAuthenticationProfile: 'basic' or 'oauth2',
+ *   the only types an outbound REST message supports; the service accepts Basic with an API key as password and
+ *   OAuth 2.0 bearer JWTs).
+ * - A timeout on every call (setHttpTimeout; the platform default is 175 s). Through a MID server: executeAsync and
+ *   waitForResponse (the ECC queue caps waits at 30 s).
+ * - Failed calls (no answer, 408, 429 with Retry-After, 5xx) go to x_incsim_retry; the scheduled job
+ *   "incident-sim: retry queue" calls processQueue() every minute (bounded exponential back-off, never sooner than
+ *   Retry-After, at most x_incsim.retry.max_attempts attempts).
+ * - Suggestions are rows of x_incsim_suggestion (a related list on the incident), never current.update().
+ */
+var IncidentSimClient = Class.create();
+
+IncidentSimClient.MESSAGE = 'incident-sim';
+// The fields the service indexes (service/schemas.py IncidentIn); a change to any of them re-sends the incident.
+IncidentSimClient.INDEXED = ['short_description', 'description', 'category', 'subcategory', 'cmdb_ci',
+    'assignment_group', 'state', 'opened_at', 'resolved_at', 'close_notes', 'problem_id', 'parent_incident',
+    'duplicate_of'];
+IncidentSimClient.REFERENCES = ['cmdb_ci', 'assignment_group', 'problem_id', 'parent_incident', 'duplicate_of'];
+IncidentSimClient.CHOICES = ['category', 'subcategory', 'state'];
+IncidentSimClient.DATES = ['opened_at', 'resolved_at'];
+IncidentSimClient.RETRYABLE = { 0: true, 408: true, 425: true, 429: true, 500: true, 502: true, 503: true, 504: true };
+
+IncidentSimClient.prototype = {
+    initialize: function () {
+        var p = 'x_incsim.';
+        this.baseUrl = String(gs.getProperty(p + 'service_url', '')).replace(/\/+$/, '');
+        this.authType = String(gs.getProperty(p + 'auth_type', 'basic'));
+        this.authProfile = String(gs.getProperty(p + 'auth_profile', ''));
+        this.midServer = String(gs.getProperty(p + 'mid_server', ''));
+        this.topK = this._int(p + 'top_k', 5);
+        this.timeoutMs = this._int(p + 'timeout_ms', 5000);
+        this.deleteTimeoutMs = this._int(p + 'delete_timeout_ms', 2000);
+        this.maxAttempts = this._int(p + 'retry.max_attempts', 8);
+        this.retryBaseS = this._int(p + 'retry.base_s', 15);
+        this.retryMaxS = this._int(p + 'retry.max_s', 600);
+        this.retryBatch = this._int(p + 'retry.batch', 100);
+        this.workNote = gs.getProperty(p + 'work_note.enabled', 'true') === 'true';
+        this.domainScoping = gs.getProperty(p + 'domain_scoping', 'false') === 'true';
+        this.duplicateField = String(gs.getProperty(p + 'duplicate_field', 'duplicate_of'));
+        this.source = 'servicenow:' + String(gs.getProperty('instance_name', 'instance'));
+    },
+
+    _int: function (name, fallback) {
+        var value = parseInt(gs.getProperty(name, String(fallback)), 10);
+        return isNaN(value) ? fallback : value;
+    },
+
+    /* ---- conditions -------------------------------------------------------------------------------------- */
+
+    /** Push rule condition (evaluated in the saving transaction, where changes() works). */
+    shouldPush: function (record) {
+        if (gs.getProperty('x_incsim.push.enabled', 'true') !== 'true') {
+            return false;
+        }
+        if (record.operation() === 'insert') {
+            return true;
+        }
+        for (var i = 0; i < IncidentSimClient.INDEXED.length; i++) {
+            var field = IncidentSimClient.INDEXED[i];
+            if (record.isValidField(field) && record[field].changes()) {
+                return true;
+            }
+        }
+        return this.domainScoping && record.isValidField('sys_domain') && record.sys_domain.changes();
+    },
+
+    /* ---- the HTTP call ------------------------------------------------------------------------------------ */
+
+    _request: function (fn, number, timeoutMs) {
+        var request = new sn_ws.RESTMessageV2(IncidentSimClient.MESSAGE, fn);
+        request.setStringParameterNoEscape('base_url', this.baseUrl);
+        if (number) {
+            request.setStringParameterNoEscape('number', encodeURIComponent(number));
+        }
+        if (this.authProfile) {
+            request.setAuthenticationProfile(this.authType, this.authProfile);
+        }
+        request.setHttpTimeout(timeoutMs || this.timeoutMs);
+        if (this.midServer) {
+            request.setMIDServer(this.midServer);
+        }
+        return request;
+    },
+
+    /** Sends the request; returns {status, body, retryAfter, error} and never throws. */
+    _send: function (request, timeoutMs) {
+        var outcome = { status: 0, body: '', retryAfter: 0, error: '' };
+        try {
+            var response;
+            if (this.midServer) { // ECC queue: asynchronous, waits capped at 30 s
+                response = request.executeAsync();
+                response.waitForResponse(Math.min(30, Math.ceil((timeoutMs || this.timeoutMs) / 1000)));
+            } else {
+                response = request.execute();
+            }
+            outcome.status = response.getStatusCode();
+            outcome.body = String(response.getBody() || '');
+            var retryAfter = parseInt(response.getHeader('Retry-After'), 10);
+            outcome.retryAfter = isNaN(retryAfter) ? 0 : retryAfter;
+            if (response.haveError() && outcome.status === 0) {
+                outcome.error = String(response.getErrorMessage() || 'no answer');
+            }
+        } catch (ex) {
+            outcome.status = 0;
+            outcome.error = String(ex && ex.message ? ex.message : ex);
+        }
+        if (!outcome.error && (outcome.status < 200 || outcome.status > 299)) {
+            outcome.error = 'HTTP ' + outcome.status + ': ' + outcome.body.substring(0, 300);
+        }
+        return outcome;
+    },
+
+    _retryable: function (outcome) {
+        return IncidentSimClient.RETRYABLE[outcome.status] === true;
+    },
+
+    /* ---- what is sent ------------------------------------------------------------------------------------- */
+
+    _value: function (record, field) {
+        if (!record.isValidField(field)) {
+            return null;
+        }
+        var raw = record.getValue(field);
+        if (raw === null || raw === undefined || String(raw) === '') {
+            return null;
+        }
+        if (IncidentSimClient.DATES.indexOf(field) >= 0) {
+            return String(raw).replace(' ', 'T') + 'Z'; // stored in UTC as "yyyy-MM-dd HH:mm:ss"
+        }
+        if (IncidentSimClient.REFERENCES.indexOf(field) >= 0 || IncidentSimClient.CHOICES.indexOf(field) >= 0) {
+            // the display value: what agents filter by and what the sample and README examples use; the
+            // reference's sys_id travels in `sys_id`-suffixed form only with a service that indexes it
+            var display = record.getDisplayValue(field);
+            return display ? String(display) : String(raw);
+        }
+        return String(raw);
+    },
+
+    incidentBody: function (record) {
+        var body = { number: String(record.getValue('number')), sys_id: String(record.getUniqueValue()) };
+        for (var i = 0; i < IncidentSimClient.INDEXED.length; i++) {
+            var value = this._value(record, IncidentSimClient.INDEXED[i]);
+            if (value !== null) {
+                body[IncidentSimClient.INDEXED[i]] = value;
+            }
+        }
+        if (this.domainScoping && record.isValidField('sys_domain')) {
+            body.sys_domain = String(record.getValue('sys_domain'));
+        }
+        return body;
+    },
+
+    similarBody: function (record) {
+        var body = {
+            short_description: String(record.getValue('short_description') || ''),
+            description: String(record.getValue('description') || ''),
+            top_k: this.topK,
+            exclude: [String(record.getValue('number'))]
+        };
+        if (this.domainScoping && record.isValidField('sys_domain')) {
+            body.filters = { sys_domain: String(record.getValue('sys_domain')) };
+        }
+        return body;
+    },
+
+    /* ---- operations (each returns the outcome; failures are queued) -------------------------------------- */
+
+    _incident: function (sysId) {
+        var record = new GlideRecord('incident');
+        return record.get(sysId) ? record : null;
+    },
+
+    /** Async insert rule: suggestions for the incident `sysId` (re-read now, never current.update()). */
+    similar: function (sysId, queueEntry) {
+        var record = this._incident(sysId);
+        if (!record) {
+            return this._finish(queueEntry, { status: 0, error: 'incident deleted before it was answered' }, true);
+        }
+        var number = String(record.getValue('number'));
+        var request = this._request('similar', null);
+        request.setRequestBody(JSON.stringify(this.similarBody(record)));
+        var outcome = this._send(request);
+        if (outcome.status === 200) {
+            try {
+                this._writeSuggestions(record, JSON.parse(outcome.body));
+            } catch (ex) {
+                outcome.status = 0;
+                outcome.error = 'unreadable /similar answer: ' + ex;
+                gs.error('incident-sim: ' + outcome.error + ' for ' + number);
+                return this._finish(queueEntry, outcome, true);
+            }
+            return this._finish(queueEntry, outcome, false);
+        }
+        return this._failed('similar', sysId, number, '', outcome, queueEntry);
+    },
+
+    /** Async insert/update rule: store the incident as it is now in the service. */
+    push: function (sysId, queueEntry) {
+        var record = this._incident(sysId);
+        if (!record) { // deleted meanwhile: the delete rule removes it from the service
+            return this._finish(queueEntry, { status: 0, error: 'incident deleted: not pushed' }, true);
+        }
+        var number = String(record.getValue('number'));
+        var request = this._request('put_incident', number);
+        request.setRequestBody(JSON.stringify(this.incidentBody(record)));
+        var outcome = this._send(request);
+        if (outcome.status === 200 || outcome.status === 201) {
+            if (!this._incident(sysId)) { // deleted while the PUT was in flight: make sure it ends deleted
+                this.remove(sysId, number);
+            }
+            return this._finish(queueEntry, outcome, false);
+        }
+        return this._failed('push', sysId, number, '', outcome, queueEntry);
+    },
+
+    /** After-delete rule: remove the incident; 204 = removed, 404 = was not there; anything else is queued. */
+    remove: function (sysId, number, queueEntry) {
+        var request = this._request('delete_incident', number, this.deleteTimeoutMs);
+        var outcome = this._send(request, this.deleteTimeoutMs);
+        this._supersede('push', sysId);
+        this._supersede('similar', sysId);
+        if (outcome.status === 204 || outcome.status === 404 || outcome.status === 200) {
+            outcome.error = '';
+            return this._finish(queueEntry, outcome, false);
+        }
+        return this._failed('delete', sysId, number, JSON.stringify({ number: number }), outcome, queueEntry);
+    },
+
+    /** UI actions: the agent's verdict on a suggestion, recorded on the row and posted to /feedback. */
+    verdict: function (suggestion, verdict) {
+        var now = new GlideDateTime();
+        var incident = suggestion.incident.getRefRecord();
+        var body = {
+            incident: String(incident.getValue('number')),
+            suggested: String(suggestion.getValue('suggested_number')),
+            verdict: verdict,
+            source: this.source,
+            at: String(now.getValue()).replace(' ', 'T') + 'Z'
+        };
+        suggestion.setValue('verdict', verdict);
+        suggestion.setValue('verdict_by', gs.getUserName());
+        suggestion.setValue('verdict_at', now.getValue());
+        var outcome = this.sendFeedback(body, String(incident.getUniqueValue()));
+        suggestion.setValue('feedback_state', outcome.status >= 200 && outcome.status < 300 ? 'sent' :
+            (this._retryable(outcome) ? 'queued' : 'failed'));
+        suggestion.update();
+        return outcome;
+    },
+
+    sendFeedback: function (body, sysId, queueEntry) {
+        var request = this._request('feedback', null);
+        request.setRequestBody(JSON.stringify(body));
+        var outcome = this._send(request);
+        if (outcome.status >= 200 && outcome.status < 300) {
+            return this._finish(queueEntry, outcome, false);
+        }
+        return this._failed('feedback', sysId, body.incident, JSON.stringify(body), outcome, queueEntry);
+    },
+
+    /* ---- suggestions ---------------------------------------------------------------------------------------- */
+
+    _writeSuggestions: function (record, answer) {
+        var sysId = String(record.getUniqueValue());
+        var old = new GlideRecord('x_incsim_suggestion'); // a retried call replaces, never duplicates
+        old.addQuery('incident', sysId);
+        old.query();
+        while (old.next()) {
+            old.deleteRecord();
+        }
+        var calibrated = answer.threshold_source === 'calibrated';
+        var target = calibrated && answer.threshold_target ?
+            answer.threshold_target.unit + ' <= ' + answer.threshold_target.target + ' (confidence ' +
+            answer.threshold_target.confidence + ')' : 'uncalibrated default';
+        var now = new GlideDateTime();
+        var lines = [];
+        for (var i = 0; i < answer.results.length; i++) {
+            var result = answer.results[i];
+            var row = new GlideRecord('x_incsim_suggestion');
+            row.initialize();
+            row.setValue('incident', sysId);
+            row.setValue('suggested_number', result.number);
+            row.setValue('short_description', String(result.short_description || '').substring(0, 160));
+            row.setValue('rank', i + 1);
+            row.setValue('score', result.score);
+            row.setValue('dense', result.dense);
+            row.setValue('bm25', result.bm25);
+            row.setValue('similar', result.similar === true);
+            row.setValue('threshold', answer.threshold);
+            row.setValue('threshold_calibrated', calibrated);
+            row.setValue('threshold_target', target);
+            row.setValue('model_version', answer.model_version);
+            row.setValue('asked_at', now.getValue());
+            var suggested = new GlideRecord('incident');
+            if (suggested.get('number', result.number)) {
+                row.setValue('suggested', suggested.getUniqueValue());
+                row.setValue('suggested_state', suggested.getDisplayValue('state'));
+                row.setValue('close_code', suggested.getValue('close_code') || '');
+                row.setValue('close_notes', suggested.getValue('close_notes') || '');
+            }
+            row.insert();
+            var flag = result.similar === true ? (calibrated ? 'SIMILAR' : 'above the default threshold') : 'related';
+            lines.push('- ' + result.number + ' (' + flag + ', score ' + Number(result.score).toFixed(3) + '): ' +
+                result.short_description);
+        }
+        if (this.workNote && lines.length > 0) {
+            this._workNote(sysId, answer, calibrated, target, lines);
+        }
+    },
+
+    _workNote: function (sysId, answer, calibrated, target, lines) {
+        var header = calibrated ?
+            'incident-sim suggestions (threshold ' + Number(answer.threshold).toFixed(3) + ' calibrated for ' +
+            target + '; model ' + answer.model_version + '):' :
+            'incident-sim suggestions. The threshold ' + Number(answer.threshold).toFixed(3) + ' is NOT calibrated ' +
+            '(uncalibrated default): treat "similar" as unreliable. Model ' + answer.model_version + ':';
+        if (answer.index_filling) {
+            header += '\n(' + answer.index_filling.message + ')';
+        }
+        // a fresh record, not `current` (re-read when an async rule runs); the journal, audit and notifications
+        // run as for any work note (no setWorkflow(false))
+        var incident = this._incident(sysId);
+        if (incident) {
+            incident.work_notes = header + '\n' + lines.join('\n') + '\n(see the incident-sim suggestions list)';
+            incident.update();
+        }
+    },
+
+    /* ---- retry queue ----------------------------------------------------------------------------------------- */
+
+    /** Seconds until the next attempt: base * 2^(attempts-1), capped, never under Retry-After. */
+    backoffSeconds: function (attempts, retryAfter) {
+        var delay = Math.min(this.retryMaxS, this.retryBaseS * Math.pow(2, Math.max(0, attempts - 1)));
+        return Math.max(delay, retryAfter || 0);
+    },
+
+    _failed: function (operation, sysId, number, payload, outcome, queueEntry) {
+        var retry = this._retryable(outcome);
+        gs.warn('incident-sim: ' + operation + ' ' + number + ' failed (' + outcome.error + ')' +
+            (retry ? ', queued for retry' : ', not retried'));
+        if (queueEntry) {
+            return this._finish(queueEntry, outcome, !retry);
+        }
+        if (!retry) {
+            return outcome;
+        }
+        var entry = new GlideRecord('x_incsim_retry');
+        entry.addQuery('operation', operation);
+        entry.addQuery('incident_sys_id', sysId);
+        entry.addQuery('state', 'queued');
+        entry.query();
+        if (!(operation !== 'feedback' && entry.next())) { // one queued push/similar per incident is enough
+            entry = new GlideRecord('x_incsim_retry');
+            entry.initialize();
+            entry.setValue('operation', operation);
+            entry.setValue('incident_sys_id', sysId);
+            entry.setValue('number', number);
+            entry.setValue('payload', payload);
+            entry.setValue('state', 'queued');
+            entry.setValue('attempts', 1);
+            this._schedule(entry, 1, outcome);
+            entry.insert();
+        }
+        return outcome;
+    },
+
+    _schedule: function (entry, attempts, outcome) {
+        var next = new GlideDateTime();
+        next.addSeconds(this.backoffSeconds(attempts, outcome.retryAfter));
+        entry.setValue('next_attempt', next.getValue());
+        entry.setValue('last_status', outcome.status);
+        entry.setValue('retry_after_s', outcome.retryAfter || 0);
+        entry.setValue('last_error', String(outcome.error || '').substring(0, 1000));
+    },
+
+    /** Records a queued call's outcome: done, failed (gave up or not retryable) or back in the queue. */
+    _finish: function (entry, outcome, giveUp) {
+        if (!entry) {
+            return outcome;
+        }
+        var attempts = parseInt(entry.getValue('attempts'), 10) || 0;
+        if (!outcome.error) {
+            entry.setValue('state', 'done');
+            entry.setValue('last_status', outcome.status);
+            entry.setValue('last_error', '');
+        } else if (giveUp || attempts >= this.maxAttempts) {
+            entry.setValue('state', 'failed');
+            entry.setValue('last_status', outcome.status);
+            entry.setValue('last_error', String(outcome.error).substring(0, 1000));
+            gs.error('incident-sim: gave up on ' + entry.getValue('operation') + ' ' + entry.getValue('number') +
+                ' after ' + attempts + ' attempts: ' + outcome.error);
+        } else {
+            entry.setValue('attempts', attempts + 1);
+            this._schedule(entry, attempts + 1, outcome);
+        }
+        entry.update();
+        return outcome;
+    },
+
+    _supersede: function (operation, sysId) {
+        var entry = new GlideRecord('x_incsim_retry');
+        entry.addQuery('operation', operation);
+        entry.addQuery('incident_sys_id', sysId);
+        entry.addQuery('state', 'queued');
+        entry.query();
+        while (entry.next()) {
+            entry.setValue('state', 'superseded');
+            entry.update();
+        }
+    },
+
+    /** The scheduled job: retries every due entry, oldest first, at most x_incsim.retry.batch per run. */
+    processQueue: function () {
+        var due = new GlideRecord('x_incsim_retry');
+        due.addQuery('state', 'queued');
+        due.addQuery('next_attempt', '<=', new GlideDateTime().getValue());
+        due.orderBy('next_attempt');
+        due.setLimit(this.retryBatch);
+        due.query();
+        var counts = { done: 0, queued: 0, failed: 0 };
+        while (due.next()) {
+            var operation = String(due.getValue('operation'));
+            var sysId = String(due.getValue('incident_sys_id'));
+            var outcome;
+            if (operation === 'similar') {
+                outcome = this.similar(sysId, due);
+            } else if (operation === 'push') {
+                outcome = this.push(sysId, due);
+            } else if (operation === 'delete') {
+                outcome = this.remove(sysId, String(due.getValue('number')), due);
+            } else {
+                outcome = this.sendFeedback(JSON.parse(due.getValue('payload')), sysId, due);
+            }
+            var state = String(due.getValue('state'));
+            counts[state === 'done' ? 'done' : (state === 'queued' ? 'queued' : 'failed')]++;
+            if (outcome.status === 429) { // the service is shedding: leave the rest for the next run
+                break;
+            }
+        }
+        gs.info('incident-sim retry queue: ' + counts.done + ' done, ' + counts.queued + ' re-queued, ' +
+            counts.failed + ' failed');
+        return counts;
+    },
+
+    type: 'IncidentSimClient'
+};
