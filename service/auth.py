@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -86,7 +87,22 @@ class KeyRing:
             raise AuthConfigError(f"dev mode with no API keys gives every caller admin rights, so it only binds a "
                                   f"loopback address; {settings.host!r} is not one. Bind 127.0.0.1 (or ::1), or set "
                                   "INCIDENT_SIM_API_KEYS")
-        return cls(settings.api_keys, settings.dev_mode)
+        dev_mode = settings.dev_mode
+        if dev_mode and settings.api_keys:  # dev mode is "no keys, loopback only"; a configured key ends it
+            logger.warning("dev mode is OFF: INCIDENT_SIM_API_KEYS is set, so every key is checked as in production "
+                           "(placeholder and short keys are refused) and any bind address is allowed")
+            dev_mode = False
+        return cls(settings.api_keys, dev_mode)
+
+    def identify_headers(self, headers: Mapping[str, str]) -> Caller:
+        """The caller named by raw request headers (lower-case names, the first value of each, as the route
+        dependencies read them): `Authorization: Bearer <key>`, else `X-API-Key`. The middleware calls this before a
+        request takes an in-flight slot; AuthError without a valid credential. Every credential scheme the routes
+        accept must be accepted here too."""
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return self.identify(credentials.strip())
+        return self.identify(headers.get("x-api-key") or None)
 
     def identify(self, presented: str | None) -> Caller:
         if not self.enabled:

@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Scope(StrEnum):
@@ -47,7 +48,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     # -- auth ---------------------------------------------------------------------------------
-    api_keys: list[ApiKey] = Field(default_factory=list, description="Accepted API keys (several, for rotation).")
+    api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list,
+                                                        description="Accepted API keys (several, for rotation).")
     dev_mode: bool = Field(False, description="Allow placeholder keys, and no keys at all (auth off), for local use.")
     protect_metrics: bool = Field(False, description="/metrics needs a valid key of any scope.")
     # -- limits -------------------------------------------------------------------------------
@@ -63,10 +65,24 @@ class Settings(BaseSettings):
     oauth_public_key: str | None = Field(None, description="OAuth 2.0: a PEM public key instead of a JWKS URL.")
     oauth_scope_prefix: str = Field("", max_length=64, description="OAuth 2.0: token scopes are <prefix>query, "
                                     "<prefix>write, <prefix>admin (e.g. 'incident-sim.').")
-    max_text_chars: int = Field(20_000, ge=100, description="Longest accepted text field, in characters.")
+    max_text_chars: int = Field(20_000, ge=100, description="Longest accepted text field (short_description, "
+                                "description, close_notes, a /similar text), in characters.")
+    max_field_chars: int = Field(512, ge=16, le=100_000, description="Longest accepted keyword field of an incident "
+                                 "or a filter (category, subcategory, cmdb_ci, assignment_group, state, sys_id, "
+                                 "problem_id, duplicate_of, parent_incident), in characters.")
     max_top_k: int = Field(50, ge=1, le=1000)
     max_bulk_incidents: int = Field(100, ge=1, le=10_000, description="Most incidents in one POST /incidents/bulk.")
     max_in_flight: int = Field(16, ge=1, description="Requests doing work at once; beyond it 429 + Retry-After.")
+    max_in_flight_unauthenticated: int = Field(
+        4, ge=1, description="Requests to the routes without a key (/healthz, /readyz, /metrics, /docs, unknown paths) "
+        "worked on at once, a budget of their own: probes and scrapes never take a slot of keyed traffic.")
+    body_read_timeout_s: float = Field(10.0, gt=0, le=600, description="A request body must arrive within this many "
+                                       "seconds of the request's headers, else 408 (a client trickling its body "
+                                       "holds nothing for longer).")
+    keep_alive_timeout_s: int = Field(5, ge=1, le=600, description="uvicorn: an idle keep-alive connection is "
+                                      "closed after this many seconds.")
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024, description="uvicorn (h11): the most bytes "
+                                  "of a request line and headers; beyond it the connection is refused.")
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 429.")
     graceful_shutdown_s: float = Field(15.0, ge=0, description="How long shutdown waits for in-flight requests.")
     candidate_k: int = Field(100, ge=10, description="Dense and BM25 candidates fetched per query (grown if needed).")
@@ -121,6 +137,20 @@ class Settings(BaseSettings):
                                    "way finish first; a reconciliation pass catches any slower one).")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys_json(cls, value: Any) -> Any:
+        # parsed here, not by pydantic-settings, so malformed JSON is one clear validation error, not a traceback
+        # (the message never quotes the value: it holds keys)
+        if isinstance(value, str | bytes):
+            try:
+                return json.loads(value) if value.strip() else []
+            except ValueError as exc:
+                raise ValueError(f"INCIDENT_SIM_API_KEYS is not valid JSON ({exc.__class__.__name__} at "
+                                 f"position {getattr(exc, 'pos', '?')}); expected a list of "
+                                 '{"name", "key", "scopes"} objects') from None
+        return value
 
     @property
     def bundles_dir(self) -> Path:

@@ -57,7 +57,9 @@ def run_service(settings: Settings, host: str | None, port: int | None, dev: boo
     except IncidentSimError as exc:
         fail(exc)
     uvicorn.run(api, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=False, log_config=None, timeout_graceful_shutdown=int(settings.graceful_shutdown_s))
+                access_log=False, log_config=None, timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+                http="h11", timeout_keep_alive=settings.keep_alive_timeout_s,
+                h11_max_incomplete_event_size=settings.max_header_bytes)  # README "Security"
 
 
 @app.command()
