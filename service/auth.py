@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from indexing.errors import IncidentSimError
+from service.oauth import OAuthValidator, TokenError, looks_like_jwt, parse_basic
 from service.settings import ApiKey, Scope, Settings
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ def is_loopback(host: str) -> bool:
 
 
 class KeyRing:
-    def __init__(self, keys: list[ApiKey], dev_mode: bool = False) -> None:
+    def __init__(self, keys: list[ApiKey], dev_mode: bool = False, basic_user: str | None = None,
+                 oauth: OAuthValidator | None = None) -> None:
+        self._basic_user, self._oauth = basic_user, oauth  # service/oauth.py: what ServiceNow can send
         if not keys and not dev_mode:
             raise AuthConfigError("no API keys configured: set INCIDENT_SIM_API_KEYS (JSON list of "
                                   '{"name", "key", "scopes"}) or INCIDENT_SIM_DEV_MODE=true for local use')
@@ -92,7 +95,7 @@ class KeyRing:
             logger.warning("dev mode is OFF: INCIDENT_SIM_API_KEYS is set, so every key is checked as in production "
                            "(placeholder and short keys are refused) and any bind address is allowed")
             dev_mode = False
-        return cls(settings.api_keys, dev_mode)
+        return cls(settings.api_keys, dev_mode, settings.basic_user, OAuthValidator.from_settings(settings))
 
     def identify_headers(self, headers: Mapping[str, str]) -> Caller:
         """The caller named by raw request headers (lower-case names, the first value of each, as the route
@@ -102,6 +105,17 @@ class KeyRing:
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return self.identify(credentials.strip())
+        if scheme.lower() == "basic" and self.enabled:  # Basic: the configured user, an API key as password
+            try:
+                user, password = parse_basic(credentials)
+            except ValueError as exc:
+                raise AuthError(str(exc)) from None
+            user_ok = self._basic_user is not None and hmac.compare_digest(_digest(user), _digest(self._basic_user))
+            caller = self.identify(password or None)  # checked even for a wrong user: same time either way
+            if not user_ok:
+                raise AuthError("invalid Basic credentials" if self._basic_user else
+                                "Basic authentication is off: set INCIDENT_SIM_BASIC_USER")
+            return caller
         return self.identify(headers.get("x-api-key") or None)
 
     def identify(self, presented: str | None) -> Caller:
@@ -109,6 +123,12 @@ class KeyRing:
             return DEV_CALLER
         if not presented:
             raise AuthError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        if self._oauth is not None and looks_like_jwt(presented):
+            try:
+                token = self._oauth.identify(presented)
+            except TokenError as exc:
+                raise AuthError(str(exc)) from None
+            return Caller(token.name, token.scopes)
         digest = _digest(presented)
         found: Caller | None = None
         for known, caller in self._keys:  # no early exit: the time does not depend on which key matched
@@ -133,7 +153,7 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
     """Route dependency: the caller must hold `scope` (401 without a valid key, 403 without the scope)."""
 
     def dependency(request: Request, bearer: BearerKey, header: HeaderKey) -> Caller:
-        caller = request.app.state.keyring.identify(presented_key(bearer, header))
+        caller = request.app.state.keyring.identify_headers(request.headers)  # Bearer, Basic or X-API-Key
         if not caller.may(scope):
             raise ScopeError(f"API key {caller.name!r} lacks the '{scope.value}' scope this route needs")
         request.scope.setdefault("state", {})["caller"] = caller.name
@@ -145,4 +165,4 @@ def require(scope: Scope):  # type: ignore[no-untyped-def]
 def require_any_key(request: Request, bearer: BearerKey, header: HeaderKey) -> None:
     """For /metrics when protect_metrics is on: any valid key."""
     if request.app.state.settings.protect_metrics:
-        request.app.state.keyring.identify(presented_key(bearer, header))
+        request.app.state.keyring.identify_headers(request.headers)
