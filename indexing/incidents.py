@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,61 @@ logger = logging.getLogger(__name__)
 # Fixed namespace so point ids are the same on every machine and every run.
 _POINT_NAMESPACE = uuid.UUID("6f1c7c1e-6a57-4c55-9a52-3b8f2f0e9d11")
 _WS = re.compile(r"\s+")
+
+# The input boundary (README "Security"): what any text field may hold, how long fields may be, which moments exist.
+TEXT_FIELDS = ("short_description", "description", "close_notes")  # limit: max_text_chars
+KEYWORD_FIELDS = ("sys_id", "category", "subcategory", "cmdb_ci", "assignment_group", "state", "problem_id",
+                  "duplicate_of", "parent_incident")  # limit: max_field_chars
+DEFAULT_MAX_TEXT_CHARS = 20_000
+DEFAULT_MAX_FIELD_CHARS = 512
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# lone surrogates (no UTF-8 exists for them) and control characters other than whitespace (tab, newline, vertical
+# tab, form feed, carriage return, NEL)
+_BAD_CHAR = re.compile("[\ud800-\udfff\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why `value` is not acceptable text (a lone surrogate, a control character other than whitespace), or None.
+    The message names the character by code point, never echoes it."""
+    bad = _BAD_CHAR.search(value)
+    if bad is None:
+        return None
+    code = ord(bad.group())
+    what = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
+    return (f"contains {what} (U+{code:04X}) at position {bad.start()}; send valid Unicode text (no control "
+            "characters other than whitespace such as tab and newline)")
+
+
+def datetime_problem(value: datetime) -> str | None:
+    """Why `value` is no acceptable moment (outside 1970-01-01 .. 2200-01-01 UTC; a time without zone is UTC), or
+    None. Never raises OverflowError, whatever the offset."""
+    message = (f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC; a time without zone is UTC), "
+               f"not {value.isoformat()}")
+    if not EARLIEST.year - 1 <= value.year <= LATEST.year:  # checked first: converting these could overflow
+        return message
+    moment = value if value.tzinfo is not None and value.utcoffset() is not None else value.replace(tzinfo=UTC)
+    return None if EARLIEST <= moment.astimezone(UTC) < LATEST else message
+
+
+def check_text_value(value: Any) -> Any:
+    """A pydantic validator body: strings must be acceptable text (ValueError says why)."""
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+def check_datetime_value(value: Any) -> Any:
+    """A pydantic validator body: datetimes must lie in the accepted range (ValueError says why)."""
+    if isinstance(value, datetime) and (problem := datetime_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+def normalise_number(number: str) -> str:
+    """The one form of an incident number (surrounding whitespace dropped, upper case): point ids, stored copies,
+    de-duplication and lookups all use it, so `inc0001` and ` INC0001 ` are one incident."""
+    return number.strip().upper()
 
 
 class Incident(BaseModel):
@@ -61,6 +116,11 @@ class Incident(BaseModel):
             return None
         return value
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _acceptable(cls, value: Any) -> Any:
+        return check_datetime_value(check_text_value(value))
+
     @field_validator("state", mode="before")
     @classmethod
     def _state_code(cls, value: Any) -> Any:
@@ -80,19 +140,24 @@ class Incident(BaseModel):
         return {k: v for k, v in data.items() if v is not None}
 
 
-def check_incident(incident: Incident, max_text_chars: int) -> None:
-    """Whether an incident can be stored as given (InvalidQueryError says what to fix): both text fields within
-    `max_text_chars`, and some text at all."""
-    for name in ("short_description", "description"):
-        value = getattr(incident, name)
-        if len(value) > max_text_chars:
-            raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {max_text_chars}")
+def check_incident(incident: Incident, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+                   max_field_chars: int = DEFAULT_MAX_FIELD_CHARS) -> None:
+    """Whether an incident can be stored as given (InvalidQueryError says what to fix): every text field
+    (short_description, description, close_notes) within `max_text_chars`, every keyword field within
+    `max_field_chars`, and some text at all. (What a field may contain is checked when the Incident is built.)"""
+    for names, limit in ((TEXT_FIELDS, max_text_chars), (KEYWORD_FIELDS, max_field_chars)):
+        for name in names:
+            value = getattr(incident, name)
+            if value is not None and len(value) > limit:
+                raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {limit}")
     if not incident.text():
         raise InvalidQueryError(f"incident {incident.number} has neither short_description nor description")
 
 
 def point_id_for(number: str) -> str:
-    return str(uuid.uuid5(_POINT_NAMESPACE, number.strip().upper()))
+    if (problem := text_problem(number)) is not None:
+        raise InvalidQueryError(f"number: {problem}")
+    return str(uuid.uuid5(_POINT_NAMESPACE, normalise_number(number)))
 
 
 def normalise_whitespace(text: str) -> str:

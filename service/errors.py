@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,9 +45,33 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
 }
 
 
+MAX_DETAILS = 20  # validation problems listed in one error body; `details_total` says how many there were
+
+# what an error body never carries (logged instead): URLs, and absolute file paths (POSIX or Windows) other than
+# this API's own routes
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\"]+")
+_POSIX_PATH = re.compile(r"(?<![\w.~/:-])/(?!(?:incidents|similar|admin|metrics|readyz|healthz|docs)\b)"
+                         r"[^\s'\"/()<>]+(?:/[^\s'\"()<>]*)*")
+
+
+def scrub(message: str) -> str:
+    """`message` without URLs and absolute paths (each replaced by a placeholder), and encodable (a lone surrogate
+    quoted from the input is escaped)."""
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    message = _URL.sub("<url>", message)
+    message = _WINDOWS_PATH.sub("<path>", message)
+    return _POSIX_PATH.sub("<path>", message)
+
+
 def error_body(code: str, message: str, request_id: str | None, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": {"code": code, "message": message, "request_id": request_id}}
+    """The one error body. The message is scrubbed of URLs and paths (the caller logs the original where it
+    matters); at most MAX_DETAILS details, with their total."""
+    body: dict[str, Any] = {"error": {"code": code, "message": scrub(message), "request_id": request_id}}
     if details is not None:
+        if isinstance(details, list):
+            body["error"]["details_total"] = len(details)
+            details = details[:MAX_DETAILS]
         body["error"]["details"] = details
     return body
 
@@ -58,9 +83,10 @@ def request_id_of(request: Request) -> str | None:
 def validation_message(exc: RequestValidationError | ValidationError) -> tuple[str, list[dict[str, Any]]]:
     """The first problem as one line ('field: what is wrong'), and all of them as details."""
     details = []
-    for err in exc.errors():
+    for err in exc.errors(include_url=False, include_input=False, include_context=False) if isinstance(
+            exc, ValidationError) else exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        details.append({"field": ".".join(loc) or "body", "message": err.get("msg", "invalid")})
+        details.append({"field": ".".join(loc)[:200] or "body", "message": str(err.get("msg", "invalid"))[:500]})
     first = details[0] if details else {"field": "body", "message": "invalid request"}
     return f"{first['field']}: {first['message']}", details
 
@@ -71,6 +97,8 @@ def install_error_handlers(app: FastAPI) -> None:
     def respond(request: Request, status: int, code: str, message: str, details: Any = None,
                 headers: dict[str, str] | None = None) -> JSONResponse:
         metrics.errors.labels(route=route_template(request.scope), code=code).inc()
+        if scrub(message) != message:  # the body says less than the log
+            logger.info("request %s: %d %s: %s", request_id_of(request), status, code, message)
         return JSONResponse(error_body(code, message, request_id_of(request), details), status_code=status,
                             headers=headers)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from indexing.incidents import check_datetime_value, check_text_value
 from indexing.search import DEFAULT_TOP_K
 
 NUMBER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -29,6 +30,13 @@ class SimilarFilters(BaseModel):
     opened_after: datetime | None = Field(None, description="Only incidents opened at or after this moment "
                                                             "(ISO 8601; no zone = UTC).")
     opened_before: datetime | None = Field(None, description="Only incidents opened before this moment.")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _acceptable(cls, value: Any) -> Any:  # the input boundary: README "Security"
+        for item in value if isinstance(value, list) else [value]:
+            check_datetime_value(check_text_value(item))
+        return value
 
     def keyword_fields(self) -> dict[str, list[str]]:
         out = {}
@@ -53,9 +61,17 @@ class SimilarRequest(BaseModel):
     text: StrictStr | None = Field(None, description="Free text instead of short_description/description.")
     top_k: StrictInt = Field(DEFAULT_TOP_K, ge=1, le=1000, description="How many similar incidents to return (1 to the "
                                                            "service's max_top_k, 50 by default).")
-    exclude: list[StrictStr] = Field(default_factory=list, max_length=100,
-                                     description="Incident numbers never to return (e.g. the incident itself).")
+    exclude: list[Annotated[StrictStr, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=100,
+        description="Incident numbers never to return (e.g. the incident itself).")
     filters: SimilarFilters | None = Field(None, description="Restrict the search (inside the store query).")
+
+    @field_validator("short_description", "description", "text", "exclude", mode="after")
+    @classmethod
+    def _acceptable(cls, value: Any) -> Any:  # the input boundary: README "Security"
+        for item in value if isinstance(value, list) else [value]:
+            check_text_value(item)
+        return value
 
 
 class SimilarIncident(BaseModel):
@@ -148,6 +164,11 @@ class IncidentIn(BaseModel):
     duplicate_of: StrictStr | None = None
     parent_incident: StrictStr | None = None
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _acceptable(cls, value: Any) -> Any:  # the input boundary: README "Security"
+        return check_datetime_value(check_text_value(value))
+
 
 class IncidentWritten(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -178,9 +199,10 @@ class BulkRequest(BaseModel):
         {"number": "INC0099002", "short_description": "Printer on floor 3 jams", "category": "Hardware"}]}]})
 
     incidents: list[dict[str, Any]] = Field(
-        min_length=1, description="Incidents with their `number` (the IncidentIn shape), checked one by one: a "
-                                  "bad item is reported and the others are still written. At most the service's "
-                                  "max_bulk_incidents (100 by default).")
+        min_length=1, max_length=10_000,
+        description="Incidents with their `number` (the IncidentIn shape). Every item is checked before anything is "
+                    "written; a bad item is reported (status `invalid`, with the field) and the valid ones are "
+                    "written. At most the service's max_bulk_incidents (100 by default).")
 
 
 class BulkItemResult(BaseModel):
@@ -212,7 +234,9 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     request_id: str | None
-    details: list[dict[str, Any]] | None = None
+    details: list[dict[str, Any]] | None = Field(None, description="Validation problems ({field, message}), at most "
+                                                "20; details_total says how many there were.")
+    details_total: int | None = Field(None, description="How many validation problems the request had.")
 
 
 class ErrorResponse(BaseModel):
@@ -246,7 +270,7 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {
     415: ("unsupported_media_type", "send the body as JSON with Content-Type: application/json", "Not JSON."),
     422: ("invalid_request", "top_k: Input should be less than or equal to 50", "Invalid request."),
     429: ("overloaded", "16 requests are in flight, the most this service takes; retry after 1 s", "Too busy."),
-    503: ("store_unavailable", "Qdrant at http://qdrant:6333 failed on query_points: ConnectError",
+    503: ("store_unavailable", "Qdrant at <url> failed on query_points: ConnectError",
           "Store or bundle not available."),
 }
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
 
 from indexing.errors import InvalidQueryError
-from indexing.incidents import Incident
+from indexing.incidents import Incident, check_incident, normalise_number, text_problem
 from service.auth import require
 from service.engine import Engine
 from service.errors import validation_message
@@ -31,14 +31,32 @@ Number = Annotated[str, Path(pattern=NUMBER_PATTERN, description="The incident n
 
 
 def to_incident(number: str, body: IncidentIn) -> Incident:
-    if body.number is not None and body.number.strip().upper() != number.strip().upper():
-        raise InvalidQueryError(f"number: the body says {body.number!r} but the path says {number!r}")
+    """The incident to store, under the number's one normalised form (indexing.incidents.normalise_number)."""
+    number = normalise_number(number)
+    if body.number is not None and normalise_number(body.number) != number:
+        raise InvalidQueryError(f"number: the body says {echo(body.number)!r} but the path says {number!r}")
     data = body.model_dump(exclude_none=True)
     data["number"] = number
     try:
         return Incident.model_validate(data)
     except ValidationError as exc:
         raise InvalidQueryError(validation_message(exc)[0]) from None
+
+
+def check_limits(incident: Incident, request: Request) -> None:
+    """Every text and keyword field within the service's limits (INCIDENT_SIM_MAX_TEXT_CHARS, _MAX_FIELD_CHARS)."""
+    settings = request.app.state.settings
+    check_incident(incident, settings.max_text_chars, settings.max_field_chars)
+
+
+def echo(value: object) -> str | None:
+    """A client's value as an answer may quote it: as given when it is plain text of a sane length, else escaped
+    (a lone surrogate in an answer would fail its encoding, after the write)."""
+    if not isinstance(value, str):
+        return None
+    if len(value) <= 64 and text_problem(value) is None:
+        return value
+    return ascii(value[:64])
 
 
 @router.put("/{number}", response_model=IncidentWritten, name="put_incident", status_code=200,
@@ -49,7 +67,7 @@ def to_incident(number: str, body: IncidentIn) -> Incident:
 def put_incident(number: Number, body: IncidentIn, request: Request, response: Response) -> IncidentWritten:
     engine: Engine = request.app.state.engine
     incident = to_incident(number, body)
-    engine.check_incident(incident)
+    check_limits(incident, request)
     outcome = engine.upsert_incidents([incident])[0]
     request.app.state.metrics.incident_writes.labels(operation="created" if outcome.created else "updated").inc()
     response.status_code = 201 if outcome.created else 200
@@ -80,7 +98,12 @@ def delete_incident(number: Number, request: Request) -> Response:
 @router.post("/bulk", response_model=BulkResponse, name="bulk_incidents",
              responses=error_responses(401, 403, 413, 415, 422, 429, 503),
              dependencies=[Depends(require(Scope.write))],
-             summary="Create or replace many incidents; failures are reported per item")
+             summary="Create or replace many incidents; every item is checked before anything is written, "
+                     "failures are reported per item",
+             description="Every item is validated first (fields, lengths, text, dates, its number in normalised "
+                         "form: trimmed, upper case); only then are the valid ones written, in one batch. Invalid "
+                         "items are reported with the field at fault and change nothing; a number given twice "
+                         "(in any case) keeps its last version. A 4xx answer means nothing was written.")
 def bulk_incidents(body: BulkRequest, request: Request) -> BulkResponse:
     engine: Engine = request.app.state.engine
     limit = request.app.state.settings.max_bulk_incidents
@@ -88,19 +111,20 @@ def bulk_incidents(body: BulkRequest, request: Request) -> BulkResponse:
         raise InvalidQueryError(f"incidents: {len(body.incidents)} items; the limit is {limit} per request")
     results: list[BulkItemResult | None] = [None] * len(body.incidents)
     valid: dict[str, tuple[int, Incident]] = {}  # by number: a repeated number keeps its last version
-    for i, item in enumerate(body.incidents):
-        number = item.get("number") if isinstance(item.get("number"), str) else None
+    for i, item in enumerate(body.incidents):  # all checked before anything is written
+        raw = item.get("number")
+        number = normalise_number(raw) if isinstance(raw, str) else None
         try:
             if number is None or not re.fullmatch(NUMBER_PATTERN, number):
                 raise InvalidQueryError("number: required, 1-64 letters, digits, '_', '.' or '-'")
             parsed = IncidentIn.model_validate(item)
             incident = to_incident(number, parsed)
-            engine.check_incident(incident)
+            check_limits(incident, request)
         except ValidationError as exc:
-            results[i] = BulkItemResult(index=i, number=number, status="invalid", error=validation_message(exc)[0])
+            results[i] = BulkItemResult(index=i, number=echo(raw), status="invalid", error=validation_message(exc)[0])
             continue
         except InvalidQueryError as exc:
-            results[i] = BulkItemResult(index=i, number=number, status="invalid", error=str(exc))
+            results[i] = BulkItemResult(index=i, number=echo(raw), status="invalid", error=str(exc))
             continue
         if incident.number in valid:
             earlier = valid[incident.number][0]

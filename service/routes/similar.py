@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from indexing.errors import InvalidQueryError
 from service.auth import require
 from service.engine import Engine
 from service.routes.health import index_filling
@@ -24,6 +25,11 @@ def similar(body: SimilarRequest, request: Request, response: Response) -> Simil
     # a sync route: FastAPI runs it in the thread pool, so encoding never blocks the event loop
     engine: Engine = request.app.state.engine
     filters = body.filters
+    limit = request.app.state.settings.max_field_chars
+    for name, values in (filters.keyword_fields() if filters else {}).items():
+        for value in values:
+            if len(value) > limit:
+                raise InvalidQueryError(f"filters.{name}: a value is {len(value)} characters; the limit is {limit}")
     query = engine.build_query(
         body.short_description, body.description, body.text, body.top_k, body.exclude,
         fields=filters.keyword_fields() if filters else None,
