@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from indexing.dense_text import DenseText
@@ -21,6 +21,7 @@ from indexing.scoring import LEGACY_NORMALIZATION, ScoringConfig
 logger = logging.getLogger(__name__)
 
 MANIFEST = "bundle.json"
+DIGEST_SUFFIX = ".manifest.sha256"  # registry/<version>.manifest.sha256: the manifest's digest, recorded at publish
 FORMAT_VERSION = 1
 PARITY_MEAN_BAR = 0.99
 PARITY_MIN_BAR = 0.97
@@ -152,16 +153,56 @@ def _require(manifest: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def digest_path(bundle_dir: Path) -> Path:
+    """Where the registry records the manifest digest of the bundle at `bundle_dir`: next to it, outside it (so
+    editing the bundle cannot edit its record)."""
+    return bundle_dir.parent / f"{bundle_dir.name}{DIGEST_SUFFIX}"
+
+
+def manifest_digest(manifest_bytes: bytes) -> str:
+    return hashlib.sha256(manifest_bytes).hexdigest()
+
+
+def check_confined(path: Path, manifest: dict[str, Any]) -> None:
+    """Every path the manifest names (each `files` entry, `encoder.file`, `tokenizer.file`) is relative, plain
+    (no '..', no backslash, no drive) and resolves inside the bundle directory, through no symlink that leaves
+    it. Checked before any such file is opened or measured, so a refusal says nothing about files elsewhere: the
+    message quotes the manifest, never the file system."""
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise BundleError(f"bundle {path.name}: 'files' must be an object of relative paths")
+    named = [(f"files[{rel!r}]"[:120], rel) for rel in files]
+    named += [(f"{key}.file", (manifest.get(key) or {}).get("file")) for key in ("encoder", "tokenizer")]
+    root = path.resolve()
+    for where, rel in named:
+        if not isinstance(rel, str) or not rel or "\x00" in rel:
+            raise BundleError(f"bundle {path.name}: manifest entry {where} is not a file name")
+        posix, windows = PurePosixPath(rel), PureWindowsPath(rel)
+        if posix.is_absolute() or windows.is_absolute() or windows.drive or "\\" in rel or ".." in posix.parts:
+            raise BundleError(f"bundle {path.name}: manifest entry {where} must be a relative path inside the "
+                              "bundle (no '..', no absolute path)")
+        if not (path / rel).resolve().is_relative_to(root):
+            raise BundleError(f"bundle {path.name}: manifest entry {where} leaves the bundle (a symlink out of it)")
+
+
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
-    """Open a bundle directory, check its manifest, every file's checksum and its parity record."""
+    """Open a bundle directory, check its manifest (every path in it confined to the bundle, its digest against
+    the registry's record where there is one), every file's checksum and its parity record."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not path.is_dir():
         raise BundleError(f"no model bundle at {path} (build one with `incident-sim bundle baseline`)")
-    if not manifest_path.is_file():
-        raise BundleError(f"{path} is not a model bundle: {MANIFEST} is missing")
+    if not manifest_path.is_file() or manifest_path.is_symlink():
+        raise BundleError(f"{path} is not a model bundle: {MANIFEST} is missing (or a symlink)")
+    raw = manifest_path.read_bytes()  # one read: what is checked is what is parsed
+    recorded = digest_path(path)
+    if recorded.is_file():
+        expected = recorded.read_text().strip()
+        if expected != manifest_digest(raw):
+            raise BundleError(f"bundle {path.name}: its {MANIFEST} was changed after it was published (the digest "
+                              "the registry recorded does not match); publish a new version instead")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_path} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
@@ -170,6 +211,7 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
                 "hybrid.dense_weight", "hybrid.bm25_weight", "bm25.k1", "bm25.b", "bm25.analyzer",
                 "threshold.value", "threshold.source", "parity", "files"):
         _require(manifest, key)
+    check_confined(path, manifest)  # before any listed file is touched
     files: dict[str, dict[str, Any]] = manifest["files"]
     if verify:
         for rel, meta in sorted(files.items()):
@@ -258,7 +300,7 @@ VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,199}$")
 def check_version_name(version: str) -> str:
     """A bundle/index version name must be one plain path component: letters, digits and . _ + @ -, not
     starting with a dot (staging directories do), no '..', no separators. Raises InvalidVersionError."""
-    if not isinstance(version, str) or not VERSION_PATTERN.match(version) or ".." in version:
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version) or ".." in version:
         raise InvalidVersionError(f"{str(version)[:80]!r} is not a valid version name: use letters, digits and "
                                   ". _ + @ - (no path separators, no leading dot)")
     return version
@@ -271,7 +313,7 @@ def find_latest_bundle(bundles_dir: Path) -> Path | None:
         return None
     candidates = []
     for child in bundles_dir.iterdir():
-        if not VERSION_PATTERN.match(child.name) or ".." in child.name or not child.is_dir():
+        if not VERSION_PATTERN.fullmatch(child.name) or ".." in child.name or not child.is_dir():
             continue
         manifest = child / MANIFEST
         if manifest.is_file():

@@ -19,8 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from indexing.atomic import atomic_write_json, publish_directory
-from indexing.bundle import MANIFEST, Bundle, check_version_name, find_latest_bundle, load_bundle
+from indexing.atomic import atomic_write_json, atomic_write_text, publish_directory
+from indexing.bundle import (
+    MANIFEST,
+    Bundle,
+    check_version_name,
+    digest_path,
+    find_latest_bundle,
+    load_bundle,
+    manifest_digest,
+)
 from indexing.errors import BundleError, InvalidVersionError, UnknownBundleError
 
 logger = logging.getLogger(__name__)
@@ -117,14 +125,18 @@ class BundleRegistry:
         if not (self.root / POINTER).is_file() and (current := self.active_version()) is not None:
             self.set_active(current)  # pin what serves now: publishing must not make the new bundle active
         target = self.root / bundle.model_version
-        if Path(source).resolve() == target.resolve():
-            return bundle  # already in place (written by training into the registry)
+        if Path(source).resolve() == target.resolve():  # already in place (written by training into the registry)
+            if not digest_path(target).is_file():  # just verified: record what its manifest is
+                atomic_write_text(digest_path(target), manifest_digest((target / MANIFEST).read_bytes()) + "\n")
+            return bundle
         if target.exists():
             raise BundleError(f"bundle {bundle.model_version} is already in the registry (bundles are immutable)")
         staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=self.root))
         try:
-            shutil.copytree(source, staging / "b")
-            copied = load_bundle(staging / "b")  # verify the copy too
+            shutil.copytree(source, staging / "b", symlinks=True)  # a link is copied as a link, never followed
+            copied = load_bundle(staging / "b")  # verify the copy too (its paths confined to where it now is)
+            # the manifest's digest, next to the bundle (load_bundle checks it): recorded before the bundle appears
+            atomic_write_text(digest_path(target), manifest_digest((staging / "b" / MANIFEST).read_bytes()) + "\n")
             publish_directory(staging / "b", target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
