@@ -20,8 +20,8 @@ import numpy as np
 
 from indexing import lexical
 from indexing.bundle import load_bundle
-from service.engine import resolve_bundle_path
 from service.settings import Settings
+from service.wiring import resolve_bundle_path
 from training.evaluate import OfflineScorer, build_scorer, evaluate_corpus
 from training.quality import evaluation_index_dir, load_labelled
 from training.report import paired_difference

@@ -6,7 +6,7 @@ Three Qdrant Edge indexes holding the same incidents, open side by side in this 
 - `fresh`: built in one go from the final incident set and optimized (what a rebuild gives);
 - `pushed`: `--incidents` built and optimized, then `--pushes` single-incident writes through the engine,
   as ServiceNow pushes them (half new incidents, a quarter updates, a quarter deletes), never optimized;
-- `compacted`: a copy of `pushed` after the service's background compaction (service.compaction).
+- `compacted`: a copy of `pushed` after the service's background compaction (service.versions.compaction).
 Each query runs on all three in turn (rotating order), through `Engine.similar` (encode + retrieval), so
 machine noise hits all three alike. Also measured: queries answered while the compaction runs (the
 compaction must never block them) against the same queries just before it.
@@ -34,11 +34,11 @@ from indexing.encoder import OnnxEncoder
 from indexing.incidents import Incident
 from indexing.indexer import index_into_catalog
 from indexing.registry import BundleRegistry
-from indexing.store.edge import EdgeCatalog
-from service.compaction import IndexCompactor
+from indexing.store.edge_catalog import EdgeCatalog
 from service.engine import Engine, SimilarQuery
-from service.hotswap import ModelSwitcher
 from service.settings import Settings
+from service.versions.compaction import IndexCompactor
+from service.versions.switcher import ModelSwitcher
 from training.data.sample import generate_incidents
 
 
@@ -158,7 +158,7 @@ def main() -> None:
             during.append(timed(engines["compacted"], queries[k % len(queries)])[0])
             k += 1
         worker.join()
-        compactor._release_drained()
+        compactor.release_drained()
         figures["compaction"] = result.get("status")
         figures["queries_before_compaction"] = stats(before)
         figures["queries_during_compaction"] = stats(during)

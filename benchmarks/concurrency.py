@@ -34,7 +34,7 @@ from indexing.bundle import load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.incidents import Incident
 from indexing.indexer import index_into_catalog
-from indexing.store.edge import EdgeCatalog
+from indexing.store.edge_catalog import EdgeCatalog
 from training.data.sample import generate_incidents
 
 VARIANTS = {"alone": {"INCIDENT_SIM_ENCODE_MAX_BATCH": "1", "INCIDENT_SIM_ENCODER_SPINNING": "true"},

@@ -31,7 +31,8 @@ from indexing.incidents import Incident
 from indexing.indexer import new_index_version
 from indexing.registry import BundleRegistry
 from indexing.store.base import IndexMeta, IndexPoint
-from indexing.store.edge import EdgeCatalog, GraphConfig
+from indexing.store.edge import GraphConfig
+from indexing.store.edge_catalog import EdgeCatalog
 from service.settings import Settings
 from training.data.sample import generate_incidents
 

@@ -23,10 +23,10 @@ from indexing.encoder import OnnxEncoder
 from indexing.incidents import Incident
 from indexing.indexer import index_into_catalog
 from indexing.registry import BundleRegistry
-from indexing.store.edge import EdgeCatalog
+from indexing.store.edge_catalog import EdgeCatalog
 from service.engine import Engine
-from service.hotswap import ModelSwitcher
 from service.settings import Settings
+from service.versions.switcher import ModelSwitcher
 from training.calibrate import write_calibrated_bundle
 from training.data.sample import generate_incidents
 

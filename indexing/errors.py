@@ -53,3 +53,12 @@ class SwapInProgressError(IncidentSimError):
 
 class SwapRefusedError(IncidentSimError):
     """The requested model switch cannot be done (already serving, nothing to roll back to)."""
+
+
+class NotWritableError(StoreUnavailableError):
+    """The index cannot take writes (disk full or under the reserve, read-only storage); reads still work."""
+
+
+class PointerLostError(StoreUnavailableError):
+    """The pointer naming the serving index version and its last good copy are both unusable while index
+    versions exist: nothing serves until an operator names the version (the message says how)."""

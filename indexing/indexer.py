@@ -94,12 +94,14 @@ def missing_incidents(store: IncidentStore, incidents: Sequence[Incident], page:
 
 def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: TextEncoder, catalog: IndexCatalog,
                        batch_size: int = 64, progress: bool = True,
-                       avgdl_corpus: Sequence[Incident] | None = None) -> tuple[IndexMeta, int]:
-    """Upsert into the active index version; with none yet, build the first version and switch to it once
-    complete. Returns the index metadata and the incident count. `avgdl_corpus`: the incidents a new index
+                       avgdl_corpus: Sequence[Incident] | None = None,
+                       new_version: bool = False) -> tuple[IndexMeta, int]:
+    """Upsert into the active index version; with none yet (or `new_version`), build a version and switch to it
+    once complete. Returns the index metadata and the incident count. `avgdl_corpus`: the incidents a new index
     version takes its average document length from (default `incidents`; the quickstart indexes a first part
-    of the sample and gives the whole sample here, so BM25 is the same as if all were indexed at once)."""
-    active = catalog.active()
+    of the sample and gives the whole sample here, so BM25 is the same as if all were indexed at once). A lost
+    index pointer raises PointerLostError unless `new_version`: never a fresh index over existing data."""
+    active = None if new_version else catalog.active()
     if active is not None:
         store = catalog.open(active)
         try:
@@ -119,7 +121,7 @@ def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: T
         raise
     store.close()
     catalog.mark_complete(name)
-    catalog.switch(name)
+    catalog.switch(name, bundle.model_version)
     return meta, count
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from indexing.atomic import atomic_write_json, atomic_write_text, publish_directory
+from indexing.atomic import atomic_write_text, publish_directory
 from indexing.bundle import (
     MANIFEST,
     Bundle,
@@ -30,6 +30,7 @@ from indexing.bundle import (
     manifest_digest,
 )
 from indexing.errors import BundleError, InvalidVersionError, UnknownBundleError
+from indexing.pointer import PointerFile
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,17 @@ class RegistryEntry:
     active: bool
 
 
+def _check_pointer(data: dict[str, Any]) -> None:
+    if data.get("active") is not None and not isinstance(data["active"], str):
+        raise ValueError("'active' is not a version name")
+    if not isinstance(data.get("history", []), list):
+        raise ValueError("'history' is not a list")
+
+
 class BundleRegistry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._file = PointerFile(self.root / POINTER, _check_pointer, name="registry")
 
     # -- reading ---------------------------------------------------------------------------
     def path_of(self, version: str) -> Path:
@@ -63,25 +72,16 @@ class BundleRegistry:
         return path
 
     def _pointer(self) -> dict[str, Any]:
-        """The pointer, or its backup when it is unreadable (written just before it, with the same content),
-        or {} (the newest bundle) when both are: a corrupt pointer never stops the service."""
-        for name in (POINTER, POINTER_BACKUP):
-            try:
-                data = json.loads((self.root / name).read_text())
-                if not isinstance(data, dict) or (data.get("active") and not isinstance(data["active"], str)):
-                    raise ValueError("not a pointer object")
-            except FileNotFoundError:
-                if name == POINTER:
-                    return {}
-                continue
-            except (ValueError, UnicodeDecodeError) as exc:
-                logger.error("registry pointer %s is unreadable (%s); trying the next good copy", self.root / name, exc)
-                continue
-            if name != POINTER:
-                logger.error("serving the last good registry pointer from %s", self.root / name)
-            return data
-        logger.error("no readable registry pointer in %s: the newest bundle serves", self.root)
-        return {}
+        """The pointer, or its last good copy when it is missing or unreadable (indexing/pointer.py), or {} (the
+        newest bundle) when neither is usable. What serves is decided by the index pointer, which names its
+        bundle (see resolve_bundle_path); this pointer says what the registry considers active."""
+        state = self._file.read()
+        if state.source == "backup":
+            logger.error("registry pointer unusable (%s): using its last good copy", "; ".join(state.problems))
+        elif state.lost:
+            logger.error("no usable registry pointer in %s (%s): the newest bundle is the registry's active one",
+                         self.root, "; ".join(state.problems))
+        return state.data or {}
 
     def active_version(self) -> str | None:
         active = self._pointer().get("active")
@@ -151,8 +151,7 @@ class BundleRegistry:
         if previous and previous != version:
             history.insert(0, previous)
         data = {"active": version, "history": history[:HISTORY_KEPT], "updated_at": datetime.now(UTC).isoformat()}
-        atomic_write_json(self.root / POINTER_BACKUP, data)  # the last good copy, should the pointer be damaged
-        atomic_write_json(self.root / POINTER, data)
+        self._file.write(data)  # the pointer, then its last good copy
         logger.info("registry: active bundle is now %s (was %s)", version, previous)
 
     def clean_staging(self) -> list[str]:

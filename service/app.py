@@ -11,14 +11,13 @@ from fastapi import FastAPI
 
 from service.auth import KeyRing
 from service.background_indexing import BackgroundIndexer
-from service.compaction import CompactionPolicy, IndexCompactor
 from service.engine import Engine
 from service.errors import install_error_handlers
-from service.hotswap import ModelSwitcher
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.routes import admin, health, incidents, similar
 from service.settings import Settings
+from service.wiring import build_compactor, build_switcher
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +58,9 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.metrics = metrics
     app.state.background_indexing = background_indexing
     app.state.keyring = keyring
-    app.state.switcher = ModelSwitcher(engine, metrics, page_size=settings.rebuild_page_size,
-                                       retain=settings.index_versions_kept,
-                                       encoder_threads=settings.encoder_threads,
-                                       encoder_spinning=settings.encoder_spinning,
-                                       replica_grace_s=settings.replica_grace_s) if engine.catalog else None
-    app.state.compactor = IndexCompactor(
-        engine, app.state.switcher, metrics, drain_s=settings.compact_drain_s,
-        policy=CompactionPolicy(after_writes=settings.compact_after_writes, idle_writes=settings.compact_idle_writes,
-                                idle_s=settings.compact_idle_s),
+    app.state.switcher = build_switcher(settings, engine, metrics)
+    app.state.compactor = build_compactor(
+        settings, engine, app.state.switcher, metrics,
         postpone=lambda: "the background indexing runs" if background_indexing is not None
         and background_indexing.progress().filling else None) if app.state.switcher else None
     install_error_handlers(app)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from indexing.cpu import FLAGS, cpu_facts
-from indexing.errors import IncidentSimError, IndexLockedError
+from indexing.errors import IncidentSimError, PointerLostError
+from indexing.store.edge_catalog import RECOVER_COMMAND
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def check_model_packages(context: Context) -> Iterator[Finding]:
 def check_bundle(context: Context) -> Iterator[Finding]:
     from indexing.bundle import load_bundle
     from indexing.registry import BundleRegistry
-    from service.engine import resolve_bundle_path
+    from service.wiring import resolve_bundle_path
 
     settings = context.settings
     if settings.bundle_path is None:
@@ -139,7 +140,7 @@ def check_bundle(context: Context) -> Iterator[Finding]:
             return
         yield Finding("registry pointer", OK, f"active bundle {pointer}")
     try:
-        path = resolve_bundle_path(settings)
+        path = resolve_bundle_path(settings, pointer_model=_pointer_model(settings))
         bundle = load_bundle(path)  # every file's checksum, the manifest, the parity record
     except IncidentSimError as exc:
         yield Finding("bundle", FAIL, str(exc), "rebuild it (incident-sim bundle baseline) or activate another "
@@ -157,39 +158,49 @@ def check_bundle(context: Context) -> Iterator[Finding]:
         yield Finding("threshold", OK, f"calibrated ({bundle.threshold:.3f})")
 
 
+def _pointer_model(settings: Settings) -> str | None:
+    """The bundle the index pointer names (what serves), read-only; None when there is none to read."""
+    from service.wiring import open_catalog
+
+    try:
+        catalog = open_catalog(settings, read_only=True)
+        try:
+            return catalog.active_model() if catalog.active() else None
+        finally:
+            catalog.close()
+    except IncidentSimError:
+        return None
+
+
 def check_index(context: Context) -> Iterator[Finding]:
+    """Read-only, always: the catalog is opened without its lock and no shard is ever loaded (Qdrant Edge's load
+    writes to the shard), so doctor is safe beside a running service."""
     settings = context.settings
     where = settings.qdrant_url or str(settings.edge_index_dir)
     try:
         yield from _index_findings(context, where)
-    except IndexLockedError:
-        yield Finding("index", WARN, f"the index at {where} is held by another process (a running service?)",
-                      "stop the service to check the index here, or ask the service: GET /readyz")
+    except PointerLostError as exc:
+        yield Finding("index pointer", FAIL, str(exc), f"name the version that served last: {RECOVER_COMMAND}")
     except IncidentSimError as exc:
         yield Finding("index", FAIL, f"the index at {where} cannot be read: {exc}",
-                      "start Qdrant / fix INCIDENT_SIM_QDRANT_URL, or re-index into a fresh data directory")
+                      "start Qdrant / fix INCIDENT_SIM_QDRANT_URL, or index incidents into a fresh data directory")
 
 
 def _index_findings(context: Context, where: str) -> Iterator[Finding]:
     from indexing.indexer import check_index_matches
-    from service.engine import open_catalog
+    from service.wiring import open_catalog
 
-    catalog = open_catalog(context.settings)
+    catalog = open_catalog(context.settings, read_only=True)
     try:
         active = catalog.active()
         if active is None:
             yield Finding("index", FAIL, f"no index under {where}: nothing is indexed yet",
                           "index incidents: incident-sim index --input FILE (or run deploy/quickstart.sh)")
             return
-        store = catalog.open(active)
-        try:
-            meta = store.meta()
-            count = store.count()
-        finally:
-            store.close()
+        meta = catalog.meta_of_version(active)
         if meta is None:
             yield Finding("index", FAIL, f"index version {active} has no metadata (an interrupted build?)",
-                          "re-index: incident-sim index --input FILE into a fresh data directory")
+                          "index incidents into a fresh data directory: incident-sim index --input FILE")
             return
         if context.bundle is not None:
             try:
@@ -198,8 +209,14 @@ def _index_findings(context: Context, where: str) -> Iterator[Finding]:
                 yield Finding("index", FAIL, str(exc), "activate the bundle that built it, or re-embed with "
                               f"incident-sim models activate {context.bundle.model_version}")
                 return
-        yield Finding("index", OK if count else WARN, f"{active}: {count} incidents",
-                      "" if count else "index incidents: incident-sim index --input FILE")
+        count = catalog.count_of(active)
+        holder = catalog.holder()
+        held = f"; in use by {holder}" if holder else ""
+        if count is None:
+            yield Finding("index", OK, f"{active} (built by {meta.model_version}, created {meta.created_at}){held}")
+        else:
+            yield Finding("index", OK if count else WARN, f"{active}: {count} incidents{held}",
+                          "" if count else "index incidents: incident-sim index --input FILE")
     finally:
         catalog.close()
 

@@ -1,41 +1,64 @@
 """The retrieval engine: bundle + encoder + store + hybrid search, with no HTTP in sight.
-Routes, tests and benchmarks all call `Engine.similar`."""
+Routes, tests and benchmarks all call `Engine.similar`; incident writes go through `upsert_incidents` and
+`delete_incident`. Which index versions serve and receive writes belongs to `service.versions` (the
+`VersionSet` this engine holds); the engine only reads it and applies writes to its write targets."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from indexing.batcher import BatchingEncoder
-from indexing.bundle import Bundle, load_bundle
-from indexing.dense_text import TextEncoder
-from indexing.encoder import OnnxEncoder, TokenCappedEncoder
+from indexing.bundle import Bundle
+from indexing.encoder import OnnxEncoder
 from indexing.errors import (
-    BundleError,
     IncidentNotFoundError,
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
     InvalidQueryError,
+    NotWritableError,
+    PointerLostError,
     StoreUnavailableError,
 )
 from indexing.incidents import Incident, check_incident, incident_text, point_id_for
-from indexing.indexer import bm25_encoder_for, build_points, check_index_matches
-from indexing.query_cache import CachedQueryEncoder
+from indexing.indexer import build_points
 from indexing.registry import BundleRegistry
 from indexing.search import DEFAULT_TOP_K, HybridSearcher, ScoredIncident
-from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog, IndexMeta, rebuild_in_progress
+from indexing.store.base import IncidentFilter, IncidentStore, IndexCatalog
 from service.settings import Settings
+from service.versions.replicas import ReplicaFollower
+from service.versions.serving import EncoderOptions, ServingVersion
+from service.versions.state import VersionSet
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine's limits and query-path tuning, from Settings in one place (`from_settings`)."""
+
+    candidate_k: int = 100
+    max_text_chars: int = 20_000
+    max_top_k: int = 50
+    encode_window_s: float = 0.002
+    encode_max_batch: int = 1
+    query_cache_size: int = 1024
+    max_query_tokens: int | None = None  # None: the model's own limit
+    follow_interval_s: float = 2.0  # replicas sharing a Qdrant server: how stale a read may be about a switch
+    encoders: EncoderOptions = field(default_factory=EncoderOptions)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineOptions:
+        return cls(candidate_k=settings.candidate_k, max_text_chars=settings.max_text_chars,
+                   max_top_k=settings.max_top_k, encode_window_s=settings.encode_window_ms / 1000,
+                   encode_max_batch=settings.encode_max_batch, query_cache_size=settings.query_cache_size,
+                   max_query_tokens=settings.max_query_tokens, follow_interval_s=settings.replica_follow_s,
+                   encoders=EncoderOptions(settings.encoder_threads, settings.encoder_spinning))
 
 
 @dataclass(frozen=True)
@@ -88,135 +111,24 @@ class Readiness:
 
 _NOT_READY: list[tuple[type[Exception], str, str]] = [
     (IndexLockedError, "index_locked", "the index is held by another process"),
+    (PointerLostError, "index_pointer_lost", "the pointer naming the serving index version is lost: name it with "
+     "`incident-sim models recover INDEX_VERSION` (the service log lists the versions on disk)"),
+    (NotWritableError, "not_writable", "the index cannot take writes (disk full or read-only); see the service log"),
     (IndexMismatchError, "index_mismatch", "the index was built by another model than the one loaded"),
     (IndexMissingError, "index_missing", "the incident index does not exist yet: index incidents first"),
     (StoreUnavailableError, "store_unavailable", "the incident store is unreachable or failing"),
 ]
 
 
-def resolve_bundle_path(settings: Settings, index_meta: IndexMeta | None = None) -> Path:
-    """The bundle to serve: INCIDENT_SIM_BUNDLE_PATH, else the registry's active bundle when it can query
-    the active index, else the bundle that built the active index (a switch cut short between the index
-    pointer and the registry pointer), else the registry's active bundle."""
-    if settings.bundle_path is not None:
-        return Path(settings.bundle_path)
-    registry = BundleRegistry(settings.bundles_dir)
-    active = registry.active_path()
-    if active is None:
-        raise BundleError(f"no model bundle under {settings.bundles_dir}; build one with "
-                          "`incident-sim bundle baseline` or set INCIDENT_SIM_BUNDLE_PATH")
-    if index_meta is not None:
-        candidate = load_bundle(active, verify=False)
-        if candidate.encoder_id != index_meta.encoder_id:
-            try:
-                built_by = registry.path_of(index_meta.model_version)
-            except BundleError:
-                return active
-            logger.warning("registry names %s but the active index was built by %s; serving %s (activate %s to "
-                           "re-index)", candidate.model_version, index_meta.model_version, index_meta.model_version,
-                           candidate.model_version)
-            return built_by
-    return active
-
-
-def open_catalog(settings: Settings) -> IndexCatalog:
-    if settings.qdrant_url:
-        from indexing.store.server import CollectionLayout, ServerCatalog
-
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        layout = CollectionLayout(shards=settings.qdrant_shards, replication_factor=settings.qdrant_replication_factor,
-                                  write_consistency=settings.qdrant_write_consistency)
-        return ServerCatalog(settings.qdrant_url, settings.collection, api_key=key, timeout=settings.qdrant_timeout_s,
-                             layout=layout)
-    from indexing.store.edge import EdgeCatalog, GraphConfig
-
-    return EdgeCatalog(settings.edge_index_dir, graph=GraphConfig(m=settings.hnsw_m,
-                                                                  ef_construct=settings.hnsw_ef_construct,
-                                                                  int8=settings.index_int8))
-
-
-def active_index_meta(catalog: IndexCatalog) -> IndexMeta | None:
-    active = catalog.active()
-    if active is None:
-        return None
-    store = catalog.open(active)
-    try:
-        return store.meta()
-    finally:
-        store.close()
-
-
-class ServingVersion:
-    """One model bundle and the index version built with it: what a request uses from start to end.
-    Immutable except for its searcher, made (and checked against the index) on first use."""
-
-    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, index_name: str | None,
-                 candidate_k: int = 100) -> None:
-        self.bundle = bundle
-        self.encoder = encoder
-        self.store = store
-        self.index_name = index_name
-        self.candidate_k = candidate_k
-        self._searcher: HybridSearcher | None = None
-        self._meta: IndexMeta | None = None
-        self._lock = threading.Lock()
-        self._batcher: BatchingEncoder | None = None
-        self._query_encoder: TextEncoder | None = None
-
-    def query_encoder(self, window_s: float, max_batch: int, cache_size: int,
-                      max_tokens: int | None = None) -> tuple[TextEncoder, BatchingEncoder | None]:
-        """The encoder for /similar queries and its batcher: a cache of recent query texts
-        (indexing/query_cache.py; cache_size 0 = none) in front of a batcher that encodes concurrent queries
-        together (indexing/batcher.py; max_batch 1 = none), in front of the encoder reading at most
-        `max_tokens` tokens of a query (None: the model's limit)."""
-        if self._query_encoder is None:
-            with self._lock:
-                if self._query_encoder is None:
-                    encoder: TextEncoder = self.encoder
-                    if max_tokens is not None and max_tokens < self.bundle.max_seq_length:
-                        encoder = TokenCappedEncoder(self.encoder, max_tokens)
-                    if max_batch > 1:
-                        self._batcher = BatchingEncoder(encoder, window_s=window_s, max_batch=max_batch)
-                        encoder = self._batcher
-                    if cache_size > 0:
-                        encoder = CachedQueryEncoder(encoder, size=cache_size)
-                    self._query_encoder = encoder
-        return self._query_encoder, self._batcher
-
-    def close_batcher(self) -> None:
-        if self._batcher is not None:
-            self._batcher.close()
-
-    def searcher(self) -> HybridSearcher:
-        if self._searcher is None:
-            with self._lock:
-                if self._searcher is None:
-                    meta = self.store.meta()
-                    if meta is None:
-                        raise IndexMissingError("the incident index does not exist yet; run `incident-sim index`")
-                    check_index_matches(meta, self.bundle)
-                    self._meta = meta
-                    self._searcher = HybridSearcher(self.store, bm25_encoder_for(meta, self.bundle.max_query_terms),
-                                                    self.bundle.dense_weight,
-                                                    self.bundle.bm25_weight, candidate_k=self.candidate_k,
-                                                    normalization=self.bundle.scoring.normalization)
-        return self._searcher
-
-    @property
-    def index_version(self) -> str | None:
-        if self._meta is None:
-            try:
-                meta = self.store.meta()
-            except StoreUnavailableError:
-                return None
-            return meta.index_version if meta else None
-        return self._meta.index_version
-
-    def reset_searcher(self, candidate_k: int | None = None) -> None:
-        with self._lock:
-            if candidate_k is not None:
-                self.candidate_k = candidate_k
-            self._searcher = None
+_NOT_READY: list[tuple[type[Exception], str, str]] = [
+    (IndexLockedError, "index_locked", "the index is held by another process"),
+    (PointerLostError, "index_pointer_lost", "the pointer naming the serving index version is lost: name it with "
+     "`incident-sim models recover INDEX_VERSION` (the service log lists the versions on disk)"),
+    (NotWritableError, "not_writable", "the index cannot take writes (disk full or read-only); see the service log"),
+    (IndexMismatchError, "index_mismatch", "the index was built by another model than the one loaded"),
+    (IndexMissingError, "index_missing", "the incident index does not exist yet: index incidents first"),
+    (StoreUnavailableError, "store_unavailable", "the incident store is unreachable or failing"),
+]
 
 
 class Engine:
@@ -224,81 +136,49 @@ class Engine:
     a new version beside it (writes go to both meanwhile) and replaces `current` in one assignment: a
     request that already holds the old version finishes on it, so its model and index always match."""
 
-    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, candidate_k: int = 100,
-                 max_text_chars: int = 20_000, max_top_k: int = 50, index_name: str | None = None,
+    def __init__(self, bundle: Bundle, encoder: OnnxEncoder, store: IncidentStore, index_name: str | None = None,
                  catalog: IndexCatalog | None = None, registry: BundleRegistry | None = None,
-                 encode_window_s: float = 0.002, encode_max_batch: int = 1, query_cache_size: int = 1024,
-                 max_query_tokens: int | None = None, follow_interval_s: float = 2.0, encoder_threads: int = 0,
-                 encoder_spinning: bool = False) -> None:
-        self.current = ServingVersion(bundle, encoder, store, index_name, candidate_k)
-        # replicas sharing a catalog (Qdrant server): how stale a read may be about another replica's switch
-        self.follow_interval_s = follow_interval_s
-        self.encoder_threads = encoder_threads
-        self.encoder_spinning = encoder_spinning
-        self._followed_at = float("-inf")
-        self.replica_id = uuid.uuid4().hex  # names this replica's own rebuild in the shared control record
-        self.encode_window_s = encode_window_s
-        self.encode_max_batch = encode_max_batch
-        self.query_cache_size = query_cache_size
-        self.max_query_tokens = max_query_tokens  # None: the model's own limit
-        self.max_text_chars = max_text_chars
-        self.max_top_k = max_top_k
+                 options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions()
         self.catalog = catalog
         self.registry = registry
-        self.rebuild_target: ServingVersion | None = None
-        self.write_lock = threading.RLock()  # orders incident writes against re-index pages and the switch
-        self.retired: list[ServingVersion] = []
-        # versions replaced by a compaction, with when: requests may still read them until the drain time
-        # has passed, so they stay open and on disk until then (retention leaves them alone)
-        self.draining: list[tuple[float, ServingVersion]] = []
-        # incident writes since the current version was built (the compaction policy reads it), when the last
-        # one was made, and while a copy of the current version is being made, the point ids written meanwhile
-        self.writes_since_build = 0
-        self.last_write_at = time.monotonic()
-        self.write_journal: set[str] | None = None
+        self.versions = VersionSet(ServingVersion(bundle, encoder, store, index_name, self.options.candidate_k))
+        self.replicas = ReplicaFollower(self.versions, catalog, registry, self.options.encoders,
+                                        self.options.follow_interval_s)
         self._last_not_ready: tuple[str, str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
-        """Load and verify the bundle (raises BundleError: the service must not start without one) and
-        attach the active index version, removing versions a cut-short rebuild left behind. An unreachable
-        store is tolerated here: readiness reports it."""
-        catalog: IndexCatalog | None = None
-        index_name: str | None = None
-        store: IncidentStore
-        meta: IndexMeta | None = None
-        try:
-            catalog = open_catalog(settings)
-            for name in catalog.clean_incomplete():
-                logger.warning("removed index version %s: its rebuild never finished", name)
-            index_name = catalog.active()
-            if index_name is None:
-                store = _UnavailableStore("the incident index does not exist yet; run `incident-sim index`",
-                                          IndexMissingError)
-            else:
-                store = catalog.open(index_name)
-                meta = store.meta()
-        except StoreUnavailableError as exc:
-            logger.error("store unavailable at start-up: %s", exc)
-            store = _UnavailableStore(str(exc))
-        for name in BundleRegistry(settings.bundles_dir).clean_staging():
-            logger.warning("removed %s from the bundle registry: a bundle write or publish never finished", name)
-        bundle = load_bundle(resolve_bundle_path(settings, meta))
-        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                              intra_op_threads=settings.encoder_threads, allow_spinning=settings.encoder_spinning)
-        engine = cls(bundle, encoder, store, candidate_k=settings.candidate_k, max_text_chars=settings.max_text_chars,
-                     max_top_k=settings.max_top_k, index_name=index_name, catalog=catalog,
-                     registry=BundleRegistry(settings.bundles_dir), encode_window_s=settings.encode_window_ms / 1000,
-                     encode_max_batch=settings.encode_max_batch, query_cache_size=settings.query_cache_size,
-                     max_query_tokens=settings.max_query_tokens, follow_interval_s=settings.replica_follow_s,
-                     encoder_threads=settings.encoder_threads, encoder_spinning=settings.encoder_spinning)
-        try:
-            engine.searcher()  # checks index/model agreement early when the store is up
-        except StoreUnavailableError as exc:
-            logger.error("store not ready at start-up: %s", exc)
-        return engine
+        """Built in one place from settings: service.wiring.build_engine."""
+        from service.wiring import build_engine
 
-    # the current version's parts (what /readyz, /metrics and the tests look at)
+        return build_engine(settings)
+
+    # the current version's parts and the serving set, read-only (what /readyz, /metrics and the tests look at)
+    @property
+    def current(self) -> ServingVersion:
+        return self.versions.current
+
+    @property
+    def rebuild_target(self) -> ServingVersion | None:
+        return self.versions.rebuild_target
+
+    @property
+    def replica_id(self) -> str:
+        return self.replicas.replica_id
+
+    @property
+    def write_journal(self) -> set[str] | None:
+        return self.versions.journal
+
+    @property
+    def writes_since_build(self) -> int:
+        return self.versions.writes_since_build
+
+    @property
+    def last_write_at(self) -> float:
+        return self.versions.last_write_at
+
     @property
     def bundle(self) -> Bundle:
         return self.current.bundle
@@ -315,6 +195,14 @@ class Engine:
     def index_version(self) -> str | None:
         return self.current.index_version
 
+    @property
+    def max_text_chars(self) -> int:
+        return self.options.max_text_chars
+
+    @property
+    def max_top_k(self) -> int:
+        return self.options.max_top_k
+
     def searcher(self) -> HybridSearcher:
         return self.current.searcher()
 
@@ -323,10 +211,13 @@ class Engine:
 
     def readiness(self) -> Readiness:
         """Ready or not, with a reason code and a short message free of paths and URLs (the probe is open);
-        the detail goes to the log, once per change of reason."""
+        the detail goes to the log, once per change of reason. An index that cannot take writes (disk full,
+        read-only) is not ready: pushes would fail."""
         try:
             self.store.ping()
             self.searcher()
+            if self.catalog is not None and (why := self.catalog.writable()) is not None:
+                raise NotWritableError(why)
         except Exception as exc:  # readiness never raises: any failure means not ready
             code, message = next(((c, m) for kind, c, m in _NOT_READY if isinstance(exc, kind)),
                                  ("internal", "the engine failed its readiness check; see the service log"))
@@ -337,12 +228,6 @@ class Engine:
         self._last_not_ready = None
         return Readiness(True, "ready", "bundle loaded, index reachable")
 
-    def swap(self, target: ServingVersion) -> ServingVersion:
-        """Make `target` current (call with write_lock held); returns the version it replaced."""
-        old, self.current = self.current, target
-        self.retired.append(old)
-        return old
-
     def build_query(self, short_description: str | None, description: str | None, text: str | None,
                     top_k: int, exclude: Sequence[str] = (), fields: Mapping[str, Sequence[str]] | None = None,
                     opened_after: datetime | None = None, opened_before: datetime | None = None) -> SimilarQuery:
@@ -352,10 +237,10 @@ class Engine:
             raise InvalidQueryError("give either 'text' or 'short_description'/'description', not both")
         for name, value in (("short_description", short_description), ("description", description),
                             ("text", text)):
-            if value is not None and len(value) > self.max_text_chars:
-                raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {self.max_text_chars}")
-        if not 1 <= top_k <= self.max_top_k:
-            raise InvalidQueryError(f"top_k must be between 1 and {self.max_top_k}")
+            if value is not None and len(value) > (limit := self.options.max_text_chars):
+                raise InvalidQueryError(f"{name} is {len(value)} characters; the limit is {limit}")
+        if not 1 <= top_k <= self.options.max_top_k:
+            raise InvalidQueryError(f"top_k must be between 1 and {self.options.max_top_k}")
         query = query_text(short_description, description, text)
         if not query:
             raise InvalidQueryError(
@@ -370,13 +255,14 @@ class Engine:
                             short_description=short_description, description=description)
 
     def similar(self, query: SimilarQuery) -> SimilarAnswer:
-        self.follow_replicas(strict=False)
+        self.replicas.follow(strict=False)
         version = self.current  # one read: this request uses this model and this index to the end
         searcher = version.searcher()
         t0 = time.perf_counter()
         free_text = query.short_description is None and query.description is None
-        encoder, batcher = version.query_encoder(self.encode_window_s, self.encode_max_batch, self.query_cache_size,
-                                                 self.max_query_tokens)
+        o = self.options
+        encoder, batcher = version.query_encoder(o.encode_window_s, o.encode_max_batch, o.query_cache_size,
+                                                 o.max_query_tokens)
         with batcher.request() if batcher is not None else contextlib.nullcontext():
             vector, truncated = version.bundle.dense_text.embed_one(
                 encoder, query.short_description, query.description, query.text if free_text else None)
@@ -396,7 +282,7 @@ class Engine:
 
     # -- incident writes (ServiceNow pushes) ----------------------------------------------------
     def check_incident(self, incident: Incident) -> None:
-        check_incident(incident, self.max_text_chars)
+        check_incident(incident, self.options.max_text_chars)
 
     def upsert_incidents(self, incidents: Sequence[Incident]) -> list[WriteOutcome]:
         """Encode and store (create or replace) incidents; searchable once this returns. Check each with
@@ -404,9 +290,9 @@ class Engine:
         rebuild the incidents are written to the version being built as well (with its own model)."""
         if not incidents:
             return []
-        with self.write_lock:
-            self.follow_replicas(strict=True)  # another replica's rebuild: write to its new version too
-            versions = [v for v in (self.current, self.rebuild_target) if v is not None]
+        with self.versions.write_lock:
+            self.replicas.follow(strict=True)  # another replica's rebuild: write to its new version too
+            versions = self.versions.write_targets()
             current = versions[0]
             existing = {s.point_id for s in current.store.fetch([i.point_id for i in incidents], with_vectors=False)}
             truncated: tuple[bool, ...] = ()
@@ -415,13 +301,13 @@ class Engine:
                                            dense_text=version.bundle.dense_text, batch_size=32)
                 version.store.upsert(points)
                 truncated = truncated or cut
-            self._record_writes([i.point_id for i in incidents])
+            self.versions.record_writes([i.point_id for i in incidents])
         model, index = current.bundle.model_version, str(current.index_version)
         return [WriteOutcome(i.number, i.point_id not in existing, cut, model, index)
                 for i, cut in zip(incidents, truncated, strict=True)]
 
     def get_incident(self, number: str) -> StoredCopy:
-        self.follow_replicas(strict=False)
+        self.replicas.follow(strict=False)
         version = self.current  # one read: the copy, its model and its index come from one version
         version.searcher()
         found = version.store.fetch([point_id_for(number)], with_vectors=False)
@@ -430,75 +316,15 @@ class Engine:
         return StoredCopy(found[0].payload, version.bundle.model_version, str(version.index_version))
 
     def delete_incident(self, number: str) -> None:
-        with self.write_lock:
-            self.follow_replicas(strict=True)
+        with self.versions.write_lock:
+            self.replicas.follow(strict=True)
             self.get_incident(number)
-            for version in (self.current, self.rebuild_target):
-                if version is not None:
-                    version.store.delete([point_id_for(number)])
-            self._record_writes([point_id_for(number)])
-
-    # -- several replicas on one Qdrant cluster --------------------------------------------------
-    def follow_replicas(self, strict: bool) -> None:
-        """Follow a rebuild or switch another replica made on the shared catalog (a no-op for one process). A
-        rebuild elsewhere: open its new version so this replica's writes go to both (every write checks:
-        `strict`). The index alias moved elsewhere: swap to that version and its bundle. Reads check at most every
-        `follow_interval_s` seconds, so an answer uses the old model for at most that long after a switch."""
-        catalog = self.catalog
-        if catalog is None or not catalog.shared:
-            return
-        if not strict and time.monotonic() - self._followed_at < self.follow_interval_s:
-            return
-        with self.write_lock:
-            self._followed_at = time.monotonic()
-            try:
-                control = catalog.control()
-                active = catalog.active()
-            except StoreUnavailableError:
-                if strict:
-                    raise
-                return
-            building = rebuild_in_progress(control)
-            ours = self.rebuild_target
-            if control.get("owner") == self.replica_id:
-                return  # our own rebuild: the switcher of this engine keeps its state
-            if active is not None and active != self.current.index_name:
-                target = ours if ours is not None and ours.index_name == active else self._open_version(active)
-                logger.info("another replica switched to index %s (model %s): following", active,
-                            target.bundle.model_version)
-                self.swap(target)
-                self.rebuild_target = None
-                ours = None
-            if building and building != active and (ours is None or ours.index_name != building):
-                self.rebuild_target = self._open_version(building, str(control.get("model_version") or ""))
-                logger.info("another replica is rebuilding index %s for model %s: writes go to it as well",
-                            building, self.rebuild_target.bundle.model_version)
-            elif not building and ours is not None:
-                logger.info("the rebuild of %s ended elsewhere without a switch: writes go to %s only",
-                            ours.index_name, self.current.index_name)
-                self.rebuild_target = None
-
-    def _open_version(self, name: str, model_version: str = "") -> ServingVersion:
-        assert self.catalog is not None and self.registry is not None
-        model_version = model_version or self.catalog.model_of(name)
-        bundle = load_bundle(self.registry.path_of(model_version))
-        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                              intra_op_threads=self.encoder_threads, allow_spinning=self.encoder_spinning)
-        return ServingVersion(bundle, encoder, self.catalog.open(name), name, self.current.candidate_k)
-
-    def _record_writes(self, point_ids: Sequence[str]) -> None:
-        """Count applied writes (call with write_lock held, after the stores took them)."""
-        self.writes_since_build += len(point_ids)
-        self.last_write_at = time.monotonic()
-        if self.write_journal is not None:
-            self.write_journal.update(point_ids)
+            for version in self.versions.write_targets():
+                version.store.delete([point_id_for(number)])
+            self.versions.record_writes([point_id_for(number)])
 
     def close(self) -> None:
-        draining = [v for _, v in self.draining]
-        for version in {id(v): v for v in (self.current, self.rebuild_target, *self.retired, *draining)
-                        if v}.values():
-            version.close_batcher()
-            version.store.close()
+        self.versions.close()
         if self.catalog is not None:
             self.catalog.close()
 
@@ -513,7 +339,7 @@ def query_text(short_description: str | None, description: str | None, text: str
     return text.strip() if text is not None else incident_text(short_description, description)
 
 
-class _UnavailableStore(IncidentStore):
+class UnavailableStore(IncidentStore):
     """Stands in for a store that could not even be opened, so the service can report 503s."""
 
     name = "unavailable"

@@ -65,7 +65,8 @@ class EngineSink:
     ServiceApiSink."""
 
     def __init__(self, settings: Any) -> None:
-        from service.engine import Engine, open_catalog
+        from service.engine import Engine
+        from service.wiring import open_catalog
 
         self.settings = settings
         catalog = open_catalog(settings)
@@ -102,7 +103,8 @@ class EngineSink:
         from indexing.bundle import load_bundle
         from indexing.encoder import OnnxEncoder
         from indexing.indexer import index_into_catalog
-        from service.engine import Engine, open_catalog, resolve_bundle_path
+        from service.engine import Engine
+        from service.wiring import open_catalog, resolve_bundle_path
 
         bundle = load_bundle(resolve_bundle_path(self.settings))
         encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,

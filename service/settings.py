@@ -52,8 +52,6 @@ class Settings(BaseSettings):
                                                         description="Accepted API keys (several, for rotation).")
     dev_mode: bool = Field(False, description="Allow placeholder keys, and no keys at all (auth off), for local use.")
     protect_metrics: bool = Field(False, description="/metrics needs a valid key of any scope.")
-    # -- limits -------------------------------------------------------------------------------
-    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Requests with a larger body get 413.")
     basic_user: str | None = Field(None, min_length=1, max_length=64, description="HTTP Basic: the user name "
                                    "ServiceNow sends; the password is one of the API keys (its scopes apply). "
                                    "Unset: Basic is refused.")
@@ -65,6 +63,8 @@ class Settings(BaseSettings):
     oauth_public_key: str | None = Field(None, description="OAuth 2.0: a PEM public key instead of a JWKS URL.")
     oauth_scope_prefix: str = Field("", max_length=64, description="OAuth 2.0: token scopes are <prefix>query, "
                                     "<prefix>write, <prefix>admin (e.g. 'incident-sim.').")
+    # -- limits -------------------------------------------------------------------------------
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Requests with a larger body get 413.")
     max_text_chars: int = Field(20_000, ge=100, description="Longest accepted text field (short_description, "
                                 "description, close_notes, a /similar text), in characters.")
     max_field_chars: int = Field(512, ge=16, le=100_000, description="Longest accepted keyword field of an incident "
@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     compact_idle_s: float = Field(300.0, gt=0, description="Seconds without a write that count as idle.")
     compact_drain_s: float = Field(30.0, ge=0, description="How long a replaced index version stays open for the "
                                    "requests that started on it.")
+    min_free_disk_mb: int = Field(256, ge=0, description="Qdrant Edge: incident writes are refused (503, readiness "
+                                  "not_writable) while the disk holding the index has less free space than this; "
+                                  "a rebuild or compaction also needs room for a copy of the index. Qdrant Edge "
+                                  "writes through memory maps: a write into a full disk would kill the process.")
     # -- ServiceNow sync (incident-sim sync servicenow) -------------------------------------------
     servicenow_instance: str | None = Field(None, description="The instance URL, e.g. https://acme.service-now.com.")
     servicenow_user: str | None = Field(None, description="Basic auth user with read access to incident and "
@@ -135,6 +139,22 @@ class Settings(BaseSettings):
     replica_grace_s: float = Field(2.0, ge=0, le=120, description="Qdrant server: a replica starting a rebuild "
                                    "waits this long after telling the others before copying (writes already under "
                                    "way finish first; a reconciliation pass catches any slower one).")
+    # -- the flag watch (README "Keeping the flag honest") ----------------------------------------
+    flag_window: int = Field(500, ge=10, le=100_000, description="The flagged share (metrics, GET /admin/threshold, "
+                             "the alert) is computed on the last this many answers, one per incident number.")
+    flag_answer_log_size: int = Field(10_000, ge=100, le=1_000_000, description="Recent /similar answers kept (in "
+                                      "memory and in data_dir/flag/: best score, flag, model version, threshold, "
+                                      "suggested numbers; no text).")
+    flag_confidence: float = Field(0.95, ge=0.5, lt=1, description="Level of the Clopper-Pearson intervals of the "
+                                   "flagged share and of the feedback precision.")
+    flag_duplicate_share: float | None = Field(None, ge=0, le=1, description="Share of new incidents that have a "
+                                               "true earlier duplicate, for the alert's promise (unset: from the "
+                                               "bundle's calibration report).")
+    flag_link_check_s: float = Field(60.0, ge=0, description="Every this many seconds, incidents asked about "
+                                     "recently are checked for a duplicate_of / parent_incident / problem_id link "
+                                     "recorded since (it becomes duplicate feedback); 0 = never.")
+    flag_link_window_days: float = Field(14.0, gt=0, le=365, description="How long after an answer a link still "
+                                         "counts as feedback on it.")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
 

@@ -22,8 +22,9 @@ from indexing.indexer import missing_incidents
 from service.app import create_app
 from service.background_indexing import BackgroundIndexer
 from service.cli.operations import _index_first
-from service.engine import Engine, open_catalog
+from service.engine import Engine
 from service.settings import Settings
+from service.wiring import open_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,12 +21,13 @@ from indexing.incidents import Incident, point_id_for
 from indexing.lexical import SparseVector
 from indexing.registry import BundleRegistry
 from indexing.store.base import IndexMeta, IndexPoint
-from indexing.store.edge import EdgeCatalog, EdgeStore
+from indexing.store.edge import EdgeStore
+from indexing.store.edge_catalog import EdgeCatalog
 from service.app import create_app
-from service.compaction import CompactionPolicy, IndexCompactor
 from service.engine import Engine, SimilarQuery
-from service.hotswap import ModelSwitcher
 from service.settings import Settings
+from service.versions.compaction import CompactionPolicy, IndexCompactor
+from service.versions.switcher import ModelSwitcher
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -138,7 +139,7 @@ def test_a_compaction_keeps_every_write_made_while_it_runs(registry_settings: Se
         assert top[0].payload["number"] == last  # vectors were copied, not lost
 
     check(engine)
-    compactor._release_drained()  # drain_s=0: the replaced version is closed and dropped
+    compactor.release_drained()  # drain_s=0: the replaced version is closed and dropped
     assert before not in engine.catalog.versions()
     engine.close()
     restarted = Engine.from_settings(registry_settings)  # the pointer moved: a restart serves the copy
@@ -157,14 +158,14 @@ def test_a_version_still_draining_stays_on_disk_and_readable(registry_settings: 
     time.sleep(0.6)
     second = engine.current
     compactor.compact()
-    compactor._release_drained()  # the first is drained now, the second is not
+    compactor.release_drained()  # the first is drained now, the second is not
     assert engine.catalog is not None
     versions = engine.catalog.versions()
     assert first.index_name not in versions
     assert second.index_name in versions, "a version still draining was dropped from under its readers"
     assert second.store.count() == engine.store.count()  # still readable
     time.sleep(0.6)
-    compactor._release_drained()
+    compactor.release_drained()
     assert second.index_name not in engine.catalog.versions()
     assert list(engine.catalog.versions()) == [engine.current.index_name]
     engine.close()
@@ -198,7 +199,7 @@ def test_compacted_copies_are_no_rollback_target(registry_settings: Settings, bu
     assert switcher.activate(bundle_b.model_version, background=False).state == "switched"
     compactor = IndexCompactor(engine, switcher, drain_s=0.0)
     compactor.compact()
-    compactor._release_drained()
+    compactor.release_drained()
     assert engine.bundle.model_version == bundle_b.model_version
     # a rollback goes to the previous model (A), not to B's pre-compaction copy
     assert switcher.rollback().model_version == minilm_bundle.model_version
@@ -332,7 +333,7 @@ def test_cli_compacts_offline_and_drops_the_replaced_copy(registry_settings: Set
 
     from service.cli import app
 
-    catalog = EdgeCatalog(registry_settings.edge_index_dir)
+    catalog = EdgeCatalog(registry_settings.edge_index_dir, read_only=True)  # reads the pointer, locks nothing
     before = catalog.active()
     engine = Engine.from_settings(registry_settings)
     serving = engine.index_version

@@ -27,8 +27,8 @@ from indexing.registry import BundleRegistry
 from indexing.store.server import ServerCatalog
 from service.app import create_app
 from service.engine import Engine, SimilarQuery
-from service.hotswap import ModelSwitcher
 from service.settings import Settings
+from service.versions.switcher import ModelSwitcher
 from training.calibrate import write_calibrated_bundle
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -12,7 +12,8 @@ from test_store_contract import make_meta, make_points
 
 from indexing.errors import StoreUnavailableError
 from indexing.store.base import IndexCatalog
-from indexing.store.edge import EdgeCatalog, EdgeStore
+from indexing.store.edge import EdgeStore
+from indexing.store.edge_catalog import EdgeCatalog
 from indexing.store.server import ServerCatalog
 
 
@@ -84,8 +85,8 @@ def test_edge_legacy_layout_is_the_active_version(tmp_path: Path) -> None:
 def test_settings_choose_how_new_edge_versions_build_their_graph(tmp_path: Path) -> None:
     import json
 
-    from service.engine import open_catalog
     from service.settings import Settings
+    from service.wiring import open_catalog
 
     catalog = open_catalog(Settings(data_dir=tmp_path, dev_mode=True, hnsw_m=12, hnsw_ef_construct=48,
                                     index_int8=True))

@@ -18,7 +18,7 @@ from indexing.indexer import bm25_encoder_for
 from indexing.migrate import copy_index
 from indexing.search import HybridSearcher
 from indexing.store.base import IndexMeta
-from indexing.store.edge import EdgeCatalog
+from indexing.store.edge_catalog import EdgeCatalog
 from indexing.store.server import CollectionLayout, ServerCatalog, ServerStore
 
 

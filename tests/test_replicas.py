@@ -20,8 +20,8 @@ from indexing.incidents import Incident
 from indexing.indexer import index_into_catalog
 from indexing.registry import BundleRegistry
 from indexing.store.server import ServerCatalog
-from service.engine import Engine, SimilarQuery
-from service.hotswap import ModelSwitcher
+from service.engine import Engine, EngineOptions, SimilarQuery
+from service.versions.switcher import ModelSwitcher
 from training.calibrate import write_calibrated_bundle
 from training.data.sample import generate_incidents
 
@@ -65,7 +65,7 @@ def replica(catalog: ServerCatalog, registry: BundleRegistry, bundle: Bundle, en
     name = catalog.active()
     assert name is not None
     return Engine(bundle, encoder, catalog.open(name), index_name=name, catalog=catalog, registry=registry,
-                  follow_interval_s=0.2)
+                  options=EngineOptions(follow_interval_s=0.2))
 
 
 def two_replicas(bundle_a: Bundle, bundle_b: Bundle, encoder: OnnxEncoder, incidents: list[Incident],

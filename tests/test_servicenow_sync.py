@@ -24,9 +24,10 @@ from indexing.incidents import Incident
 from indexing.servicenow import ServiceNowAuthError, TableApiClient
 from indexing.store.base import stored_payloads
 from service.app import create_app
-from service.engine import Engine, open_catalog
+from service.engine import Engine
 from service.servicenow_sync import EngineSink, ServiceApiSink, state_path, sync_servicenow
 from service.settings import Settings
+from service.wiring import open_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,13 +20,14 @@ from indexing.errors import BundleError, IncidentNotFoundError, IndexLockedError
 from indexing.incidents import Incident
 from indexing.registry import BundleRegistry
 from indexing.store.base import IndexMeta
-from indexing.store.edge import EdgeCatalog, EdgeStore
-from service import hotswap
+from indexing.store.edge import EdgeStore
+from indexing.store.edge_catalog import EdgeCatalog
 from service.app import create_app
 from service.auth import AuthConfigError, KeyRing
 from service.engine import Engine, SimilarQuery
-from service.hotswap import ModelSwitcher
 from service.settings import Settings
+from service.versions import reembed
+from service.versions.switcher import ModelSwitcher
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -99,7 +100,7 @@ def test_versions_are_ordered_by_age_not_by_name(minilm_bundle: Bundle, tmp_path
     # retention keeps the version just replaced (the newest other one), not the one that sorts last by name
     engine = Engine(minilm_bundle, None, catalog.open("active-3@20261103T000000Z"),  # type: ignore[arg-type]
                     index_name="active-3@20261103T000000Z", catalog=catalog, registry=BundleRegistry(tmp_path / "b"))
-    ModelSwitcher(engine, retain=2)._retention()
+    ModelSwitcher(engine, retain=2).retention()
     assert set(catalog.versions()) == {"active-3@20261103T000000Z", "finetuned-2@20261102T000000Z"}
     engine.close()
 
@@ -124,7 +125,7 @@ def test_a_switch_that_fails_leaves_disk_and_process_agreeing(
     assert engine.catalog.active() == engine.current.index_name  # the disk names what the process serves
     assert engine.registry.active_version() == engine.bundle.model_version == minilm_bundle.model_version
 
-    def index_pointer_fails(name: str) -> None:
+    def index_pointer_fails(name: str, model_version: str | None = None) -> None:
         raise OSError("I/O error")
 
     monkeypatch.setattr(engine.catalog, "switch", index_pointer_fails)
@@ -232,7 +233,7 @@ def test_a_rebuild_does_not_stall_pushes(registry_settings: Settings, bundle_b: 
     BundleRegistry(registry_settings.bundles_dir).publish(bundle_b.path)
     engine = Engine.from_settings(registry_settings)
     encoding = threading.Event()
-    real_build_points = hotswap.build_points
+    real_build_points = reembed.build_points
 
     def slow_rebuild_page(*args, **kwargs):  # type: ignore[no-untyped-def]
         if threading.current_thread().name == "rebuild":
@@ -240,7 +241,7 @@ def test_a_rebuild_does_not_stall_pushes(registry_settings: Settings, bundle_b: 
             time.sleep(1.5)  # a page of a big model on 2 cores
         return real_build_points(*args, **kwargs)
 
-    monkeypatch.setattr(hotswap, "build_points", slow_rebuild_page)
+    monkeypatch.setattr(reembed, "build_points", slow_rebuild_page)
     switcher = ModelSwitcher(engine, page_size=100)
     switcher.activate(bundle_b.model_version)
     assert encoding.wait(60)

@@ -235,6 +235,22 @@ class IndexCatalog(ABC):
     def model_of(self, name: str) -> str:
         """The model version that built the version (from its metadata); "" when it has none yet."""
 
+    def meta_of_version(self, name: str) -> IndexMeta | None:
+        """A version's metadata (read-only callers: doctor)."""
+        store = self.open(name)
+        try:
+            return store.meta()
+        finally:
+            store.close()
+
+    def count_of(self, name: str) -> int | None:
+        """How many incidents a version holds; None where counting would mean opening what must stay closed."""
+        store = self.open(name)
+        try:
+            return store.count()
+        finally:
+            store.close()
+
     def by_age(self, names: Iterable[str]) -> list[str]:
         """`names` newest first, by the creation time recorded in each version's metadata (never by name:
         `mpnet-...` sorts after `finetuned-...` whatever their age)."""
@@ -248,8 +264,28 @@ class IndexCatalog(ABC):
     def mark_complete(self, name: str) -> None: ...
 
     @abstractmethod
-    def switch(self, name: str) -> None:
-        """Make `name` the active version, atomically."""
+    def switch(self, name: str, model_version: str | None = None) -> None:
+        """Make `name` the active version, atomically, with `model_version` the bundle that serves with it
+        (default: the one that built it). This is the commit point of every switch."""
+
+    def active_model(self) -> str | None:
+        """The bundle the commit point names for the active version (None: not recorded, use the registry)."""
+        return None
+
+    def holder(self) -> str | None:
+        """Who else holds this catalog when that keeps this process from changing it (None: nobody)."""
+        return None
+
+    def writable(self) -> str | None:
+        """None when the active index can take writes; otherwise why not (readiness reports not_writable)."""
+        return None
+
+    def check_room(self, need_bytes: int = 0) -> None:  # noqa: B027 - a server keeps its own disk
+        """Raise NotWritableError unless there is room for `need_bytes` more (a copy of a version) and the reserve."""
+
+    def size_of(self, name: str) -> int:
+        """Bytes a version takes on this machine's disk (0 where it lives elsewhere)."""
+        return 0
 
     @abstractmethod
     def drop(self, name: str) -> None: ...

@@ -6,9 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import qdrant_edge as qe
 
-from indexing.atomic import atomic_write_json, atomic_write_text
+from indexing.atomic import atomic_write_json
 from indexing.docfreq import DocFreqTable
-from indexing.errors import IndexLockedError, StoreUnavailableError
+from indexing.errors import IndexLockedError, NotWritableError, StoreUnavailableError
 from indexing.lexical import SparseVector
 from indexing.store.base import (
     DATETIME_FIELDS,
@@ -31,17 +28,38 @@ from indexing.store.base import (
     Hit,
     IncidentFilter,
     IncidentStore,
-    IndexCatalog,
     IndexMeta,
     IndexPoint,
     StoredIncident,
     rfc3339,
     stored_incident,
 )
+from indexing.store.edge_lock import SHARD_LOCK, DirectoryLock
 
 logger = logging.getLogger(__name__)
 
 META_FILE = "index.json"
+_LOCKED_ADVICE = ("{what} is open in {holder}. Qdrant Edge lets one process hold an index: push incidents to the "
+                  "running service through its API (PUT /incidents/{{number}}, POST /incidents/bulk), or stop the "
+                  "service and run this again")
+_DISK_FULL = ("No space left on device", "os error 28", "Read-only file system", "os error 30")
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes for unprivileged writers on the file system holding `path` (or its nearest existing parent)."""
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    stat = os.statvfs(probe)
+    return stat.f_bavail * stat.f_frsize
+
+
+def _storage_error(path: Path, exc: BaseException) -> StoreUnavailableError:
+    """The engine's runtime error as ours: a full or read-only disk is NotWritableError (the index still reads)."""
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.errno in (28, 30) or any(mark in text for mark in _DISK_FULL):
+        return NotWritableError(f"the Qdrant Edge index cannot take writes: {text[:300]}")
+    return StoreUnavailableError(f"the Qdrant Edge index at {path} failed: {text[:500]}")
 
 
 @dataclass(frozen=True)
@@ -64,11 +82,17 @@ class EdgeStore(IncidentStore):
 
     name = "qdrant-edge"
 
-    def __init__(self, path: str | Path, hnsw_ef: int = 256, graph: GraphConfig | None = None) -> None:
+    def __init__(self, path: str | Path, hnsw_ef: int = 256, graph: GraphConfig | None = None,
+                 min_free_bytes: int = 0) -> None:
+        """`min_free_bytes`: writes are refused (NotWritableError, a 503) while the disk holding the index has
+        less free space than this: Qdrant Edge writes through memory maps, and a write into a full file system
+        kills the process with SIGBUS instead of failing."""
         self.path = Path(path)
         self.hnsw_ef = hnsw_ef
         self.graph = graph or GraphConfig()
+        self.min_free_bytes = min_free_bytes
         self._shard: qe.EdgeShard | None = None
+        self._shard_lock: DirectoryLock | None = None
         self._meta: IndexMeta | None = None
         self._lock = threading.RLock()
         self._df: DocFreqTable | None = None  # built on first use, then kept exact by upsert/delete
@@ -77,18 +101,31 @@ class EdgeStore(IncidentStore):
 
     # -- lifecycle -------------------------------------------------------------------------
     def _open(self) -> None:
+        """Take the version's shard lock, then load the shard: a second opener is refused before Qdrant Edge's
+        load (which writes to the shard) can run."""
         try:
-            self._meta = IndexMeta.from_dict(json.loads((self.path / META_FILE).read_text()))
+            meta = IndexMeta.from_dict(json.loads((self.path / META_FILE).read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreUnavailableError(f"the metadata of index version {self.path.name} is unreadable: {exc}") from exc
+        lock = self._lock_shard()
+        try:
             self._shard = qe.EdgeShard.load(str(self.path / "shard"))
         except Exception as exc:  # the engine raises plain exceptions for missing/locked shards
+            lock.release()
             if "WouldBlock" in str(exc):
-                raise IndexLockedError(
-                    f"the index at {self.path} is open in another process (a running `incident-sim serve`?). Qdrant "
-                    "Edge lets one process hold an index: push incidents to the running service through its API "
-                    "(PUT /incidents/{number}, POST /incidents/bulk), or stop the service and run this again") from None
+                raise IndexLockedError(_LOCKED_ADVICE.format(what=f"the index at {self.path}",
+                                                             holder="another process")) from None
             raise StoreUnavailableError(f"cannot open the Qdrant Edge index at {self.path}: {exc}") from exc
+        self._meta, self._shard_lock = meta, lock
         logger.info("opened Qdrant Edge index %s at %s (%d incidents)", self._meta.index_version, self.path,
                     self.count())
+
+    def _lock_shard(self) -> DirectoryLock:
+        try:
+            return DirectoryLock(self.path / SHARD_LOCK, f"the index at {self.path}")
+        except IndexLockedError as exc:
+            raise IndexLockedError(_LOCKED_ADVICE.format(what=f"the index at {self.path}",
+                                                         holder=str(exc).rpartition(" is held by ")[2])) from None
 
     def create_index(self, meta: IndexMeta) -> None:
         with self._lock:
@@ -104,8 +141,15 @@ class EdgeStore(IncidentStore):
                                                                     always_ram=True) if graph.int8 else None)},
                 sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             )
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock = self._lock_shard()
             (self.path / "shard").mkdir(parents=True, exist_ok=True)
-            shard = qe.EdgeShard.create(str(self.path / "shard"), config)
+            try:
+                shard = qe.EdgeShard.create(str(self.path / "shard"), config)
+            except BaseException:
+                lock.release()
+                raise
+            self._shard_lock = lock
             shard.update(qe.UpdateOperation.create_field_index(TERMS_FIELD, qe.PayloadSchemaType.Integer))
             for field in KEYWORD_FIELDS:
                 shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
@@ -126,11 +170,21 @@ class EdgeStore(IncidentStore):
             try:
                 yield
             except OSError as exc:
-                raise StoreUnavailableError(f"the Qdrant Edge index at {self.path} failed: {exc}") from exc
+                raise _storage_error(self.path, exc) from exc
             except Exception as exc:
                 if type(exc) is not Exception:  # ours or a programming error: not the engine's runtime error
                     raise
-                raise StoreUnavailableError(f"the Qdrant Edge index at {self.path} failed: {exc}") from exc
+                raise _storage_error(self.path, exc) from exc
+
+    def check_writable(self) -> None:
+        """Refuse a write (NotWritableError) while free disk is under the reserve: checked before every write."""
+        if self.min_free_bytes <= 0:
+            return
+        free = free_bytes(self.path)
+        if free < self.min_free_bytes:
+            raise NotWritableError(f"the disk holding the index has {free / 2**20:.0f} MiB free, less than the "
+                                   f"reserve of {self.min_free_bytes / 2**20:.0f} MiB "
+                                   "(INCIDENT_SIM_MIN_FREE_DISK_MB): free disk space or move the data directory")
 
     def _require(self) -> qe.EdgeShard:
         if self._shard is None:
@@ -150,6 +204,7 @@ class EdgeStore(IncidentStore):
         ]
         with self._guard():
             shard = self._require()
+            self.check_writable()
             before = self._stored_terms(shard, [p.point_id for p in points])
             self._apply(shard, qe.UpdateOperation.upsert_points(edge_points), before,
                         {p.point_id: p.sparse.indices for p in points})
@@ -157,6 +212,7 @@ class EdgeStore(IncidentStore):
     def delete(self, point_ids: Sequence[str]) -> None:
         with self._guard():
             shard = self._require()
+            self.check_writable()
             before = self._stored_terms(shard, point_ids)
             self._apply(shard, qe.UpdateOperation.delete_points(list(point_ids)), before, {})
 
@@ -275,12 +331,16 @@ class EdgeStore(IncidentStore):
         """Flush and release the shard; best effort (a shard that already failed is just let go)."""
         with self._lock:
             shard, self._shard, self._df = self._shard, None, None
-            if shard is not None:
-                try:
+            lock, self._shard_lock = self._shard_lock, None
+            try:
+                if shard is not None:
                     shard.flush()
                     shard.close()
-                except Exception as exc:  # the engine's runtime error: nothing left to release
-                    logger.warning("closing the Qdrant Edge index at %s: %s", self.path, exc)
+            except Exception as exc:  # the engine's runtime error: nothing left to release
+                logger.warning("closing the Qdrant Edge index at %s: %s", self.path, exc)
+            finally:
+                if lock is not None:
+                    lock.release()
 
 
 def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> qe.Filter | None:
@@ -298,134 +358,3 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> qe.Fil
     if not must and not must_not:
         return None
     return qe.Filter(must=must or None, must_not=must_not or None)
-
-
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `indexing` is importable from
-
-
-def _lower_priority() -> None:  # runs in the child before exec: serving keeps the CPU first
-    os.nice(10)
-
-
-LEGACY = "legacy"  # an index written straight into the collection directory (before versions existed)
-BUILDING = "BUILDING"
-
-
-class EdgeCatalog(IndexCatalog):
-    """`<base>/versions/<name>/` per index version (`BUILDING` marks an unfinished one) and
-    `<base>/ACTIVE.json` naming the active one, replaced with os.replace (atomic)."""
-
-    def __init__(self, base: Path, graph: GraphConfig | None = None) -> None:
-        self.base = Path(base)
-        self.graph = graph  # how new versions build their HNSW graph (None: GraphConfig's defaults)
-
-    def version_dir(self, name: str) -> Path:
-        return self._dir(name)
-
-    def _dir(self, name: str) -> Path:
-        if name == LEGACY:
-            return self.base
-        if not name or "/" in name or name.startswith(".") or ".." in name:
-            raise ValueError(f"bad index version name {name!r}")
-        return self.base / "versions" / name
-
-    def active(self) -> str | None:
-        """The pointer's version; when the pointer is unreadable, its backup (written just before it), else
-        the newest complete version: a damaged pointer never stops the service (it logs which it serves)."""
-        for name in ("ACTIVE.json", "ACTIVE.json.bak"):
-            try:
-                active = json.loads((self.base / name).read_text())["active"]
-                if not isinstance(active, str) or not self.versions().get(active):
-                    raise ValueError(f"names {str(active)[:80]!r}, not a complete version")
-            except FileNotFoundError:
-                if name == "ACTIVE.json":
-                    return LEGACY if (self.base / META_FILE).is_file() else None
-                continue
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                logger.error("index pointer %s is unreadable (%s)", self.base / name, exc)
-                continue
-            if name != "ACTIVE.json":
-                logger.error("serving index version %s from the last good pointer %s", active, self.base / name)
-            return active
-        complete = [n for n, done in self.versions().items() if done]
-        if not complete:
-            raise StoreUnavailableError(f"index pointer {self.base / 'ACTIVE.json'} is unreadable and no complete "
-                                        "index version is left")
-        newest = self.by_age(complete)[0]
-        logger.error("no readable index pointer in %s: serving the newest complete version %s", self.base, newest)
-        return newest
-
-    def versions(self) -> dict[str, bool]:
-        out = {LEGACY: True} if (self.base / META_FILE).is_file() else {}
-        root = self.base / "versions"
-        for child in sorted(root.iterdir()) if root.is_dir() else []:
-            if child.is_dir():
-                out[child.name] = not (child / BUILDING).exists() and (child / META_FILE).is_file()
-        return out
-
-    def _meta_field(self, name: str, field: str) -> str:
-        try:
-            return str(json.loads((self._dir(name) / META_FILE).read_text()).get(field, ""))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return ""
-
-    def created_at(self, name: str) -> str:
-        return self._meta_field(name, "created_at")
-
-    def model_of(self, name: str) -> str:
-        return self._meta_field(name, "model_version")
-
-    def open(self, name: str) -> EdgeStore:
-        path = self._dir(name)
-        if not (path / META_FILE).is_file():
-            raise StoreUnavailableError(f"index version {name} has no index at {path}")
-        return EdgeStore(path)
-
-    def create(self, name: str) -> EdgeStore:
-        path = self._dir(name)
-        if path.exists():
-            raise FileExistsError(f"index version {name} already exists at {path}")
-        path.mkdir(parents=True)
-        atomic_write_text(path / BUILDING, "building")
-        return EdgeStore(path, graph=self.graph)
-
-    def mark_complete(self, name: str) -> None:
-        (self._dir(name) / BUILDING).unlink(missing_ok=True)
-
-    self_optimizing = False  # Edge builds HNSW and vacuums deletes only when asked
-
-    def optimize_apart(self, name: str, timeout_s: float = 3600.0) -> float:
-        """Run the optimizers of version `name` in a child process at lower CPU priority (indexing.store.
-        edge_optimize): in this process they would hold the GIL, and every request, for their whole run.
-        The version must not be open in this process (Qdrant Edge lets one holder lock a shard)."""
-        path = self._dir(name)
-        t0 = time.perf_counter()
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "indexing.store.edge_optimize", str(path)], capture_output=True, text=True,
-                timeout=timeout_s, preexec_fn=_lower_priority, check=False,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT,
-                                                                               os.environ.get("PYTHONPATH")]))})
-        except subprocess.TimeoutExpired:
-            raise StoreUnavailableError(f"optimizing index version {name} took longer than {timeout_s:.0f} s; "
-                                        "it was stopped") from None
-        if done.returncode != 0:
-            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-            raise StoreUnavailableError(f"optimizing index version {name} failed: {reason}")
-        return time.perf_counter() - t0
-
-    def switch(self, name: str) -> None:
-        if not self.versions().get(name):
-            raise StoreUnavailableError(f"index version {name} is missing or incomplete; not switching")
-        atomic_write_json(self.base / "ACTIVE.json.bak", {"active": name})  # the last good copy
-        atomic_write_json(self.base / "ACTIVE.json", {"active": name})
-
-    def drop(self, name: str) -> None:
-        if name == self.active():
-            raise ValueError(f"index version {name} is active; switch away from it first")
-        if name == LEGACY:
-            (self.base / META_FILE).unlink(missing_ok=True)
-            shutil.rmtree(self.base / "shard", ignore_errors=True)
-        else:
-            shutil.rmtree(self._dir(name), ignore_errors=True)
-        logger.info("dropped index version %s", name)

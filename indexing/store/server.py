@@ -201,6 +201,7 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> models
 
 
 COMPLETE_KEY = "incident_sim_complete"
+SERVING_KEY = "incident_sim_serving_model"  # the bundle that serves with this version (set by switch)
 CONTROL_KEY = "incident_sim_control"
 
 
@@ -297,18 +298,30 @@ class ServerCatalog(IndexCatalog):
         self._call("update_collection", self.client.update_collection, self._collection(name),
                    metadata={COMPLETE_KEY: True})
 
-    def switch(self, name: str) -> None:
+    def switch(self, name: str, model_version: str | None = None) -> None:
+        """The bundle that serves is recorded on the version's own collection first, then the alias moves (the
+        commit point): a crash between the two leaves the alias, and what it names, as they were."""
         if not self.versions().get(name):
             raise StoreUnavailableError(f"index version {name} is missing or incomplete; not switching")
         if self.active() == LEGACY_SERVER:
             raise StoreUnavailableError(f"collection {self.alias} is a plain collection, not an alias; move it "
                                         "to a versioned collection before hot-swapping")
+        self._call("update_collection", self.client.update_collection, self._collection(name),
+                   metadata={SERVING_KEY: model_version or self.model_of(name)})
         ops: list = []
         if self.active() is not None:
             ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias)))
         ops.append(models.CreateAliasOperation(create_alias=models.CreateAlias(
             collection_name=self._collection(name), alias_name=self.alias)))
         self._call("update_collection_aliases", self.client.update_collection_aliases, change_aliases_operations=ops)
+
+    def active_model(self) -> str | None:
+        active = self.active()
+        if active is None or active == LEGACY_SERVER:
+            return None
+        info = self._call("get_collection", self.client.get_collection, self._collection(active))
+        model = (info.config.metadata or {}).get(SERVING_KEY)
+        return str(model) if model else None
 
     def drop(self, name: str) -> None:
         if name == self.active():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,10 @@ from indexing import steps
 from indexing.errors import IncidentSimError
 from service.cli.common import DataDir, app, bundle_app, fail, load_settings, models_app, setup_logging, timed
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.engine import Engine
+    from service.versions.switcher import ModelSwitcher
 
 
 @bundle_app.command("baseline")
@@ -78,13 +82,13 @@ def models_list(data_dir: DataDir = None) -> None:
     """Bundles in the registry (the active one marked *) and the index versions."""
     settings = load_settings(data_dir)
     from indexing.registry import BundleRegistry
-    from service.engine import open_catalog
+    from service.wiring import open_catalog
 
     for e in BundleRegistry(settings.bundles_dir).entries():
         typer.echo(f"{'*' if e.active else ' '} {e.model_version}  created {e.created_at}  threshold "
                    f"{e.threshold_source}  encoder {e.encoder_precision}")
     try:
-        catalog = open_catalog(settings)
+        catalog = open_catalog(settings, read_only=True)  # a listing changes nothing, beside a live service too
         active = catalog.active()
         for name, complete in catalog.versions().items():
             typer.echo(f"{'*' if name == active else ' '} index {name}{'' if complete else '  (incomplete)'}")
@@ -93,13 +97,46 @@ def models_list(data_dir: DataDir = None) -> None:
         typer.echo(f"index versions unavailable: {exc}", err=True)
 
 
-def _offline_switcher(settings: Settings):  # type: ignore[no-untyped-def]
-    from service.engine import Engine
-    from service.hotswap import ModelSwitcher
+@models_app.command("recover")
+def models_recover(
+    index_version: Annotated[str, typer.Argument(help="The complete index version that served last.")],
+    data_dir: DataDir = None,
+) -> None:
+    """After the index pointer and its copy were both lost: name the index version that serves (and the bundle
+    that built it), so the service serves and takes writes again. The error the service logs lists the versions
+    on disk with when each was last written: the one written last most likely holds every acknowledged write.
+    Offline: stop the service first (it refuses writes meanwhile anyway)."""
+    settings = load_settings(data_dir)
+    from service.wiring import open_catalog
 
-    engine = Engine.from_settings(settings)
-    return engine, ModelSwitcher(engine, page_size=settings.rebuild_page_size, retain=settings.index_versions_kept,
-                                 encoder_threads=settings.encoder_threads)
+    try:
+        catalog = open_catalog(settings)
+        try:
+            if not catalog.versions().get(index_version):
+                raise IncidentSimError(f"no complete index version {index_version!r}; versions on disk: "
+                                       f"{', '.join(n for n, done in catalog.versions().items() if done) or 'none'}")
+            model = catalog.model_of(index_version)
+            catalog.switch(index_version, model)
+        finally:
+            catalog.close()
+        from indexing.registry import BundleRegistry
+
+        BundleRegistry(settings.bundles_dir).set_active(model)
+    except IncidentSimError as exc:
+        fail(exc)
+    typer.echo(f"active: index {index_version} with bundle {model}")
+
+
+def _offline_switcher(settings: Settings) -> tuple[Engine, ModelSwitcher]:
+    """The engine and switcher a service would build from these settings (service/wiring.py), for offline use."""
+    from service.wiring import build_engine, build_switcher
+
+    engine = build_engine(settings)
+    switcher = build_switcher(settings, engine)
+    if switcher is None:
+        engine.close()
+        raise IncidentSimError("the index store is unreachable: nothing to switch")
+    return engine, switcher
 
 
 @models_app.command("activate")
@@ -149,13 +186,13 @@ def models_compact(data_dir: DataDir = None) -> None:
     """Compact the active index now: a fresh copy with HNSW over every incident and deletes vacuumed (Qdrant
     Edge; a Qdrant server does this by itself). Offline; the running service compacts in the background
     after INCIDENT_SIM_COMPACT_AFTER_WRITES pushes, or on POST /admin/index/compact."""
-    from service.compaction import IndexCompactor
+    from service.wiring import build_compactor
 
     settings = load_settings(data_dir)
     try:
         engine, switcher = _offline_switcher(settings)
         try:
-            compactor = IndexCompactor(engine, switcher, drain_s=0.0)
+            compactor = build_compactor(settings, engine, switcher, drain_s=0.0)
             status = compactor.compact("requested")
             compactor.stop()
         finally:
@@ -183,7 +220,7 @@ def models_migrate(
     INCIDENT_SIM_QDRANT_URL set (the bundles stay in DATA_DIR/bundles). Offline: stop the service first."""
     settings = load_settings(data_dir)
     from indexing.migrate import copy_index
-    from service.engine import open_catalog
+    from service.wiring import open_catalog
 
     edge_settings = settings.model_copy(update={"qdrant_url": None})
     server_settings = settings.model_copy(update={"qdrant_url": to_url})

@@ -32,24 +32,32 @@ def index(
     input: Annotated[Path, typer.Option("--input", "-i", help="Incidents: .csv, .json ({'result': [...]}) or .jsonl")],
     data_dir: DataDir = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Incidents encoded per batch.")] = 64,
+    new_version: Annotated[bool, typer.Option(
+        "--new-version", help="Build a fresh index version from this file alone and make it serve, even where "
+                              "index versions exist but their pointer is lost (they are kept, not merged: "
+                              "incidents only they hold stop serving). Without it, a lost pointer is refused.")]
+    = False,
 ) -> None:
-    """Encode incidents and upsert them (dense + BM25 sparse vectors + fields) into the store.
-    Point ids derive from the incident number, so re-running is idempotent."""
+    """Encode incidents and upsert them (dense + BM25 sparse vectors + fields) into the serving index version,
+    or into a first one. Point ids derive from the incident number, so re-running is idempotent. Refuses a data
+    directory a running service holds (push through its API instead) and one whose index pointer is lost
+    (`incident-sim models recover`)."""
     settings = load_settings(data_dir)
     from indexing.bundle import load_bundle
-    from indexing.encoder import OnnxEncoder
     from indexing.incidents import load_incidents
     from indexing.indexer import index_into_catalog
-    from service.engine import active_index_meta, open_catalog, resolve_bundle_path
+    from service.versions.serving import EncoderOptions
+    from service.wiring import open_catalog, resolve_bundle_path, serving_bundle_path
 
     try:
         incidents = load_incidents(input)
         catalog = open_catalog(settings)
         try:
-            bundle = load_bundle(resolve_bundle_path(settings, active_index_meta(catalog)))
-            encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                                  intra_op_threads=settings.encoder_threads)
-            meta, count = index_into_catalog(incidents, bundle, encoder, catalog, batch_size=batch_size)
+            path = resolve_bundle_path(settings) if new_version else serving_bundle_path(settings, catalog)
+            bundle = load_bundle(path)
+            encoder = EncoderOptions(settings.encoder_threads).encoder_for(bundle)
+            meta, count = index_into_catalog(incidents, bundle, encoder, catalog, batch_size=batch_size,
+                                             new_version=new_version)
         finally:
             catalog.close()
     except IncidentSimError as exc:

@@ -129,7 +129,7 @@ def _index_first(settings: Settings, incidents: list[Incident], first: int) -> l
     from indexing.bundle import load_bundle
     from indexing.encoder import OnnxEncoder
     from indexing.indexer import index_into_catalog, missing_incidents
-    from service.engine import active_index_meta, open_catalog, resolve_bundle_path
+    from service.wiring import open_catalog, serving_bundle_path
 
     catalog = open_catalog(settings)
     try:
@@ -145,7 +145,7 @@ def _index_first(settings: Settings, incidents: list[Incident], first: int) -> l
             logger.info("%d of %d sample incidents already indexed", len(incidents) - len(missing), len(incidents))
         if not missing:
             return []
-        bundle = load_bundle(resolve_bundle_path(settings, active_index_meta(catalog)))
+        bundle = load_bundle(serving_bundle_path(settings, catalog))
         encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
                               intra_op_threads=settings.encoder_threads)
         head = missing[:first]

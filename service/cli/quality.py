@@ -18,7 +18,7 @@ def _quality(data: str, data_dir: Path | None, n: int, weak_category: bool, boot
              rule_args: dict[str, Any] | None):  # type: ignore[no-untyped-def]
     settings = load_settings(data_dir)
     from indexing.bundle import load_bundle
-    from service.engine import resolve_bundle_path
+    from service.wiring import resolve_bundle_path
     from training.calibrate import ThresholdRule, calibration_splits
     from training.quality import evaluation_index_dir, load_labelled, run_quality
 
@@ -173,7 +173,7 @@ def train(
     import tempfile
 
     from indexing.bundle import load_bundle
-    from service.engine import resolve_bundle_path
+    from service.wiring import resolve_bundle_path
     from training.finetune import TrainConfig
     from training.promote import GATE_REFUSED_EXIT_CODE, check_registry_dir, run_training, write_gate_report
     from training.quality import load_labelled

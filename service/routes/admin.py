@@ -19,10 +19,10 @@ from indexing.errors import (
     UnknownBundleError,
 )
 from service.auth import require
-from service.compaction import IndexCompactor
-from service.hotswap import ModelSwitcher
 from service.schemas import error_responses
 from service.settings import Scope
+from service.versions.compaction import IndexCompactor
+from service.versions.switcher import ModelSwitcher
 
 
 def compactor_of(request: Request) -> IndexCompactor:
