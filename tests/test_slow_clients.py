@@ -78,7 +78,8 @@ def served(writable_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, i
     port = free_port()
     env = {**os.environ, "INCIDENT_SIM_DATA_DIR": str(writable_settings.data_dir),
            "INCIDENT_SIM_BUNDLE_PATH": str(writable_settings.bundle_path),
-           "INCIDENT_SIM_API_KEYS": json.dumps([{"name": "servicenow", "key": WRITE_KEY, "scopes": ["query", "write"]}]),
+           "INCIDENT_SIM_API_KEYS": json.dumps([{"name": "servicenow", "key": WRITE_KEY,
+                                                 "scopes": ["query", "write"]}]),
            "INCIDENT_SIM_MAX_IN_FLIGHT": str(MAX_IN_FLIGHT), "INCIDENT_SIM_MAX_IN_FLIGHT_UNAUTHENTICATED": "2",
            "INCIDENT_SIM_BODY_READ_TIMEOUT_S": str(BODY_TIMEOUT_S), "INCIDENT_SIM_ENCODER_THREADS": "1"}
     url = f"http://127.0.0.1:{port}"
