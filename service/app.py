@@ -13,9 +13,11 @@ from service.auth import KeyRing
 from service.background_indexing import BackgroundIndexer
 from service.engine import Engine
 from service.errors import install_error_handlers
+from service.flag import build_flag_watch, payload_fetcher
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.routes import admin, health, incidents, similar
+from service.routes import feedback as feedback_routes
 from service.settings import Settings
 from service.wiring import build_compactor, build_switcher
 
@@ -44,12 +46,15 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
             app.state.compactor.start()
         if background_indexing is not None:
             background_indexing.start()
+        app.state.flag.start_link_checks(payload_fetcher(engine), settings.flag_link_check_s,
+                                         settings.flag_link_window_days * 86400)
         yield
         logger.info("shutting down: in-flight requests have drained")
         if background_indexing is not None:
             background_indexing.stop()
         if app.state.compactor is not None:
             app.state.compactor.stop()
+        app.state.flag.close()
         engine.close()
 
     app = FastAPI(title="incident-sim", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
@@ -63,9 +68,11 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
         settings, engine, app.state.switcher, metrics,
         postpone=lambda: "the background indexing runs" if background_indexing is not None
         and background_indexing.progress().filling else None) if app.state.switcher else None
+    app.state.flag = build_flag_watch(settings, engine, metrics)  # answer log, feedback, live watch
     install_error_handlers(app)
 
-    routers = (similar.router, incidents.router, admin.router, admin.index_router, health.router)
+    routers = (similar.router, incidents.router, admin.router, admin.index_router, health.router,
+               feedback_routes.router, feedback_routes.admin_router)
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,

@@ -13,11 +13,17 @@ from indexing.search import SEARCH_STAGES
 
 if TYPE_CHECKING:
     from service.engine import SimilarAnswer
+    from service.flag.answers import AnswerRecord
+    from service.flag.watch import FlagWatch
 
 disable_created_metrics()  # no *_created series: they only add noise to every scrape
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0)
+# best score minus the threshold per /similar answer: fine steps near 0 (the threshold), valid across threshold
+# switches (a bucket set built around one threshold value would not be)
+MARGIN_BUCKETS = (-0.3, -0.2, -0.15, -0.1, -0.075, -0.05, -0.04, -0.03, -0.02, -0.01, -0.005, 0.0, 0.005, 0.01,
+                  0.02, 0.03, 0.05, 0.075, 0.1, 0.2)
 # /similar stages: encode = tokenise + ONNX encode, then the retrieval's (indexing.search.SEARCH_STAGES)
 STAGES = ("encode", *SEARCH_STAGES)
 
@@ -92,6 +98,37 @@ class Metrics:
             "Background indexing (quickstart): incidents indexed so far and in all (state=indexed|total).",
             ["state"], registry=r)
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
+        # -- the flag watch (service/flag; README "Keeping the flag honest") --
+        self.flag_answers = Counter("incident_sim_flag_answers_total", "/similar answers by flagged (true: a result "
+                                    "marked similar).", ["flagged"], registry=r)
+        self.best_score_margin = Histogram("incident_sim_best_score_margin", "Best score of each /similar answer "
+                                           "minus the threshold (>= 0: flagged).", buckets=MARGIN_BUCKETS, registry=r)
+        self.feedback = Counter("incident_sim_feedback_total", "Feedback verdicts stored by this process (duplicate, "
+                                "related, not_similar; links recorded in ServiceNow count as duplicate).",
+                                ["verdict"], registry=r)
+        self.flagged_share = Gauge("incident_sim_flagged_share_ratio", "Share of the last N answers (one per "
+                                   "incident) of the serving model that flagged a result.", registry=r)
+        self.flagged_share_lower = Gauge("incident_sim_flagged_share_lower_ratio", "Clopper-Pearson lower bound of "
+                                         "the flagged share (INCIDENT_SIM_FLAG_CONFIDENCE, two-sided).", registry=r)
+        self.flagged_share_upper = Gauge("incident_sim_flagged_share_upper_ratio", "Clopper-Pearson upper bound of "
+                                         "the flagged share.", registry=r)
+        self.flagged_share_answers = Gauge("incident_sim_flagged_share_answers", "Answers the flagged share is "
+                                           "computed on (at most INCIDENT_SIM_FLAG_WINDOW).", registry=r)
+        self.flag_promised_share = Gauge("incident_sim_flag_promised_share_ratio", "Flagged share the calibration "
+                                         "promises: false-alarm target + duplicate share x hit rate (NaN: "
+                                         "uncalibrated).", registry=r)
+        self.flag_precision = Gauge("incident_sim_flag_precision_ratio", "Of flagged suggestions with a verdict, "
+                                    "the share confirmed duplicate (NaN: none yet; the feedback store is shared).",
+                                    registry=r)
+        self.flag_precision_feedback = Gauge("incident_sim_flag_precision_feedback", "Flagged suggestions with a "
+                                             "verdict (the precision's denominator).", registry=r)
+        for flagged in ("true", "false"):
+            self.flag_answers.labels(flagged=flagged)
+        for verdict in ("duplicate", "related", "not_similar"):
+            self.feedback.labels(verdict=verdict)
+        for gauge in (self.flagged_share, self.flagged_share_lower, self.flagged_share_upper,
+                      self.flag_promised_share, self.flag_precision):
+            gauge.set(float("nan"))
         for result in ("ok", "failed"):  # alert rules read these series before the first compaction
             self.compactions.labels(result=result)
         for stage in STAGES:  # every stage series exists from the start, so dashboards show 0, not 'no data'
@@ -104,3 +141,33 @@ class Metrics:
             self.truncated_inputs.inc()
         self.results.inc(len(answer.results))
         self.similar_results.inc(sum(1 for r in answer.results if answer.is_similar(r)))
+
+    def observe_flag(self, record: AnswerRecord) -> None:
+        self.flag_answers.labels(flagged="true" if record.flagged else "false").inc()
+        if record.best is not None:
+            self.best_score_margin.observe(record.best - record.threshold)
+
+    def bind_flag(self, watch: FlagWatch) -> None:
+        """The flagged-share and precision gauges are computed when scraped, from `watch`."""
+
+        def share(attr: str) -> float:
+            window = watch.share()
+            value = getattr(window, attr)
+            return float(value)
+
+        def promised() -> float:
+            promise = watch.promise()
+            return promise.flagged_share if promise is not None else float("nan")
+
+        def precision(attr: str) -> float:
+            found = watch.precision()
+            value = found["value"] if attr == "value" else found["of"]
+            return float("nan") if value is None else float(value)
+
+        self.flagged_share.set_function(lambda: share("share"))
+        self.flagged_share_lower.set_function(lambda: share("lower"))
+        self.flagged_share_upper.set_function(lambda: share("upper"))
+        self.flagged_share_answers.set_function(lambda: share("answers"))
+        self.flag_promised_share.set_function(promised)
+        self.flag_precision.set_function(lambda: precision("value"))
+        self.flag_precision_feedback.set_function(lambda: precision("of"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from indexing.errors import InvalidQueryError
+from indexing.incidents import normalise_number
 from service.auth import require
 from service.engine import Engine
 from service.routes.health import index_filling
@@ -38,6 +39,7 @@ def similar(body: SimilarRequest, request: Request, response: Response) -> Simil
     filling = index_filling(request)  # read before the search: the answer covers at least this much
     answer = engine.similar(query)
     request.app.state.metrics.observe_answer(answer)
+    request.app.state.flag.record_answer(answer, normalise_number(body.exclude[0]) if body.exclude else None)
     if filling is not None:
         response.headers["X-Index-Filling"] = f"{filling.indexed}/{filling.total}"
     return SimilarResponse(
