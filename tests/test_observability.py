@@ -79,7 +79,7 @@ def test_promtool_accepts_config_and_rules(tmp_path: Path) -> None:
     r = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS" in r.stdout + r.stderr and "7 rules found" in r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout + r.stderr and "8 rules found" in r.stdout + r.stderr
 
 
 @pytest.fixture()

@@ -73,9 +73,46 @@ class FeedbackOut(BaseModel):
 
 
 class FeedbackPageOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{
+        **FEEDBACK_EXAMPLE, "at": "2026-11-22T10:15:00+00:00", "received_at": "2026-11-22T10:15:01.204+00:00",
+        "flagged": True, "score": 0.874, "created": None}], "next_cursor": "100", "total": 230}]})
+
     items: list[FeedbackOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int
+
+
+THRESHOLD_EXAMPLE = {
+    "model_version": "mpnet-baseline-20261122071937-a357ef6f+cal20261122101500", "threshold": 0.782,
+    "threshold_source": "calibrated",
+    "calibration": {"target": {"unit": "incident_false_alarm", "target": 0.05, "confidence": 0.95},
+                    "calibrated_on": "jira train + validation splits (explicit labels)",
+                    "promise": {"target": 0.05, "duplicate_share": 0.0195, "hit_rate_upper": 0.58,
+                                "promised_flagged_share": 0.0613, "from": "calibration report, test split"}},
+    "live": {"answers": 500, "flagged": 61, "flagged_share": 0.122, "interval": [0.0945, 0.1538], "level": 0.95,
+             "window": 500, "alert": True, "answers_logged": 8412},
+    "feedback": {"by_verdict": {"duplicate": 14, "related": 6, "not_similar": 31},
+                 "flagged_by_verdict": {"duplicate": 9, "related": 4, "not_similar": 22},
+                 "precision": {"value": 0.257, "confirmed": 9, "of": 35, "interval": [0.125, 0.433]},
+                 "store": "file"},
+    "last_recalibration": {"model_version": "mpnet-baseline-20261122071937-a357ef6f+cal20261122101500",
+                           "created_at": "2026-11-22T10:15:00+00:00",
+                           "derived_from": "mpnet-baseline-20261122071937-a357ef6f",
+                           "how": "offline calibration (incident-sim calibrate)"}}
+
+
+class ThresholdStatusOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [THRESHOLD_EXAMPLE]})
+
+    model_version: str
+    threshold: float
+    threshold_source: str
+    calibration: dict[str, Any] = Field(description="What the threshold was calibrated for, and the flagged share "
+                                        "that promises (target + duplicate share x hit rate).")
+    live: dict[str, Any] = Field(description="The flagged share over the recent window (one answer per incident), "
+                                 "its Clopper-Pearson interval, and whether the alert condition holds.")
+    feedback: dict[str, Any] = Field(description="Verdicts kept, and the precision of flagged suggestions with one.")
+    last_recalibration: dict[str, Any]
 
 
 @router.post("/feedback", response_model=FeedbackOut, status_code=201, name="feedback",
@@ -110,11 +147,12 @@ def get_feedback(request: Request,
                            total=page.total)
 
 
-@admin_router.get("/threshold", name="threshold_status", responses=error_responses(401, 403, 429, 503),
+@admin_router.get("/threshold", name="threshold_status", response_model=ThresholdStatusOut,
+                  responses=error_responses(401, 403, 429, 503),
                   summary="The flag: calibration target, live flagged share, feedback precision",
                   description="What the threshold was calibrated for and what that promises about the share of "
                               "answers flagged, the live flagged share over the recent window with its "
                               "Clopper-Pearson interval and whether the alert condition holds, feedback by verdict "
                               "and the precision of flagged suggestions, and the last recalibration.")
-def threshold_status(request: Request) -> dict[str, Any]:
-    return watch_of(request).status()
+def threshold_status(request: Request) -> ThresholdStatusOut:
+    return ThresholdStatusOut(**watch_of(request).status())
