@@ -205,3 +205,21 @@ def test_a_link_recorded_after_a_suggestion_becomes_duplicate_feedback(writable_
     finally:
         watch.close()
         engine.close()
+
+
+def test_on_a_qdrant_server_feedback_lives_beside_the_index_versions(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from indexing.store.server import ServerCatalog
+    from service.flag import feedback_store_for
+
+    catalog = ServerCatalog(":memory:", "incidents")
+    replica_a = feedback_store_for(Settings(data_dir=tmp_path / "a"), SimpleNamespace(catalog=catalog))  # type: ignore
+    replica_b = feedback_store_for(Settings(data_dir=tmp_path / "b"), SimpleNamespace(catalog=catalog))  # type: ignore
+    assert isinstance(replica_a, QdrantFeedbackStore) and replica_a.collection == "incidents.feedback"
+    replica_a.record(rec("INC1", "INC2"))
+    assert replica_b.get("INC1", "INC2", "servicenow") is not None  # every replica sees it
+    assert not (tmp_path / "a").exists()  # nothing in a replica's local data directory
+    assert "incidents.feedback" not in catalog.versions()  # never taken for an index version
+    embedded = feedback_store_for(Settings(data_dir=tmp_path / "c"), SimpleNamespace(catalog=None))  # type: ignore
+    assert isinstance(embedded, FileFeedbackStore)
