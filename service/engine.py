@@ -105,19 +105,9 @@ class SimilarAnswer:
 @dataclass(frozen=True)
 class Readiness:
     ready: bool
-    code: str  # ready | index_missing | index_locked | index_mismatch | store_unavailable | internal
+    code: str  # ready | index_missing | index_locked | index_pointer_lost | not_writable | index_mismatch |
+    # store_unavailable | internal
     message: str
-
-
-_NOT_READY: list[tuple[type[Exception], str, str]] = [
-    (IndexLockedError, "index_locked", "the index is held by another process"),
-    (PointerLostError, "index_pointer_lost", "the pointer naming the serving index version is lost: name it with "
-     "`incident-sim models recover INDEX_VERSION` (the service log lists the versions on disk)"),
-    (NotWritableError, "not_writable", "the index cannot take writes (disk full or read-only); see the service log"),
-    (IndexMismatchError, "index_mismatch", "the index was built by another model than the one loaded"),
-    (IndexMissingError, "index_missing", "the incident index does not exist yet: index incidents first"),
-    (StoreUnavailableError, "store_unavailable", "the incident store is unreachable or failing"),
-]
 
 
 _NOT_READY: list[tuple[type[Exception], str, str]] = [

@@ -128,14 +128,15 @@ class Service:
         self.url = ""
         self.starts = 0
 
-    def start(self) -> None:
+    def start(self, ready_path: str = "/readyz") -> None:
+        """Start and wait until `ready_path` answers 200 (/healthz: a start that may come up not ready)."""
         port = free_port()
         log = self.tmp / f"serve-{self.starts}.log"
         self.starts += 1
         self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
                                      env=self.env, stdout=log.open("w"), stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{self.url}/readyz", self.proc, log, timeout=120)
+        wait_for_http(f"{self.url}{ready_path}", self.proc, log, timeout=120)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -24,7 +24,6 @@ import pytest
 from test_faults import ADMIN, ROOT, Ledger, Service, Writer, check_after_restart
 from test_hotswap import bundle_b, registry_settings  # noqa: F401 (fixtures)
 
-from conftest import free_port, wait_for_http
 from indexing.bundle import Bundle
 from indexing.registry import BundleRegistry
 from service.settings import Settings
@@ -44,18 +43,26 @@ def shard_files(settings: Settings) -> set[str]:
 
 def start_unready(service: Service) -> None:
     """Start the service and wait for /healthz only: it may come up not ready (that is what is tested)."""
-    port = free_port()
-    log = service.tmp / f"serve-{service.starts}.log"
-    service.starts += 1
-    service.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
-                                    env=service.env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    service.url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{service.url}/healthz", service.proc, log, timeout=120)
+    service.start(ready_path="/healthz")
 
 
 def version_dirs(settings: Settings) -> list[str]:
     root = settings.edge_index_dir / "versions"
     return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def meta_of(settings: Settings, name: str) -> dict:
+    """index.json of catalog version `name` (the legacy layout keeps it at the top of the index directory)."""
+    base = settings.edge_index_dir
+    return json.loads((base / "index.json" if name == "legacy" else base / "versions" / name / "index.json")
+                      .read_text())
 
 
 def served(service: Service) -> dict:
@@ -109,8 +116,9 @@ def test_second_processes_beside_a_live_service_change_nothing(live: Service, re
                 ("sync", "servicenow", "--instance", "http://127.0.0.1:9")]
     before = shard_files(registry_settings)
     versions_before = version_dirs(registry_settings)
+    credentials = {"INCIDENT_SIM_SERVICENOW_USER": "sync", "INCIDENT_SIM_SERVICENOW_PASSWORD": "not-used-here"}
     for args in attempts:
-        done = run_cli(live, *args, timeout=120)
+        done = run_cli(live, *args, env=credentials, timeout=120)
         text = done.stdout + done.stderr
         if args[0] == "doctor":  # read-only: it reports, never opens a shard
             assert "Traceback" not in text, text
@@ -197,7 +205,8 @@ def test_damaged_pointers_never_serve_a_version_missing_writes(live: Service, re
     live.start()
     ready = served(live)
     assert ready["ready"], ready
-    assert (ready["index_version"], ready["model_version"]) == (serving["active"], serving["model_version"])
+    expected = (meta_of(registry_settings, serving["active"])["index_version"], serving["model_version"])
+    assert (ready["index_version"], ready["model_version"]) == expected
     assert check_after_restart(live, registry_settings, ledger, random.Random(4))["lost"] == 0
 
 
@@ -218,7 +227,7 @@ def test_a_kill_inside_the_commit_never_pairs_a_model_with_another_index(
     live.start()
     ledger = Ledger()
     write_for(live, ledger, 0.5, 20)
-    before = served(live)
+    assert served(live)["ready"]
     r = httpx.post(f"{live.url}/admin/models/activate", json={"model_version": bundle_b.model_version},
                    headers=ADMIN, timeout=30)
     assert r.status_code == 202, r.text
@@ -226,16 +235,15 @@ def test_a_kill_inside_the_commit_never_pairs_a_model_with_another_index(
     index_pointer = registry_settings.edge_index_dir / "ACTIVE.json"
 
     def inside() -> bool:
-        registry = json.loads(registry_pointer.read_text())
-        registry_bak = json.loads((registry_pointer.parent / "ACTIVE.json.bak").read_text())
-        index = json.loads(index_pointer.read_text())
-        index_bak = json.loads((index_pointer.parent / "ACTIVE.json.bak").read_text())
-        moved = registry["active"] == bundle_b.model_version
-        return {"switch.between_pointers": moved and registry_bak == registry and index["active"] ==
-                before["index_version"],
-                "registry_pointer.before_backup": moved and registry_bak != registry,
-                "index_pointer.before_backup": index["active"] != before["index_version"] and index_bak != index,
-                }[failpoint]
+        registry = read_json(registry_pointer)
+        registry_bak = read_json(registry_pointer.parent / "ACTIVE.json.bak")
+        index = read_json(index_pointer)
+        index_bak = read_json(index_pointer.parent / "ACTIVE.json.bak")
+        moved = registry.get("active") == bundle_b.model_version
+        index_moved = index.get("active") not in (None, "legacy")
+        return {"switch.between_pointers": moved and registry_bak == registry and not index_moved,
+                "registry_pointer.before_backup": moved and registry_bak.get("active") != bundle_b.model_version,
+                "index_pointer.before_backup": index_moved and index_bak != index}[failpoint]
 
     deadline = time.monotonic() + 120
     while not inside():
@@ -245,14 +253,14 @@ def test_a_kill_inside_the_commit_never_pairs_a_model_with_another_index(
     live.env["INCIDENT_SIM_FAILPOINTS"] = ""
     live.start()
     ready = served(live)
-    pointer = json.loads(index_pointer.read_text())
-    assert (ready["index_version"], ready["model_version"]) == (pointer["active"], pointer["model_version"])
-    meta = json.loads((registry_settings.edge_index_dir / "versions" / ready["index_version"] / "index.json")
-                      .read_text()) if ready["index_version"] != "legacy" else \
-        json.loads((registry_settings.edge_index_dir / "index.json").read_text())
+    pointer = read_json(index_pointer) or {"active": "legacy"}  # no pointer yet: the legacy layout serves
+    meta = meta_of(registry_settings, pointer["active"])
+    assert ready["index_version"] == meta["index_version"], (ready, pointer)
     assert meta["model_version"] == ready["model_version"], (meta["model_version"], ready)  # built together
-    assert json.loads(registry_pointer.read_text())["active"] == ready["model_version"]  # the registry followed
-    assert json.loads((index_pointer.parent / "ACTIVE.json.bak").read_text()) == pointer  # the copy caught up
+    assert pointer.get("model_version", ready["model_version"]) == ready["model_version"]
+    assert read_json(registry_pointer)["active"] == ready["model_version"]  # the registry followed
+    if read_json(index_pointer):
+        assert read_json(index_pointer.parent / "ACTIVE.json.bak") == pointer  # the copy caught up
     assert check_after_restart(live, registry_settings, ledger, random.Random(5))["lost"] == 0
     if ready["model_version"] == bundle_b.model_version:  # the switch had committed: rollback works
         r = httpx.post(f"{live.url}/admin/models/rollback", headers=ADMIN, timeout=120)
@@ -262,12 +270,12 @@ def test_a_kill_inside_the_commit_never_pairs_a_model_with_another_index(
 # 4 -- a full or read-only disk ---------------------------------------------------------------------------------
 @pytest.fixture()
 def small_disk(registry_settings: Settings) -> Iterator[Path | None]:  # noqa: F811
-    """The index directory on a 96 MiB tmpfs of its own (None where this machine cannot mount one)."""
+    """The index directory on a 1 GiB tmpfs of its own (None where this machine cannot mount one)."""
     index_dir = registry_settings.edge_index_dir
     saved = index_dir.parent / "index-saved"
     shutil.move(index_dir, saved)
     index_dir.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(index_dir)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", str(index_dir)],
                              capture_output=True, check=False).returncode == 0
     for child in saved.iterdir():
         shutil.move(str(child), index_dir / child.name)

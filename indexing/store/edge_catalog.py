@@ -73,8 +73,19 @@ class EdgeCatalog(IndexCatalog):
         if self.versions():
             try:
                 self._pointer.heal()
+                self._pin_only_version()
             except OSError as exc:  # read-only or full: readiness and the writes say so
                 logger.error("could not repair the index pointer in %s: %s", self.base, exc)
+
+    def _pin_only_version(self) -> None:
+        """No pointer written yet (a legacy layout, a first index cut short before its switch) and one complete
+        version: name it, so that a second complete version (a rebuild) can never leave the choice open."""
+        if self._pointer.read().source != "absent":
+            return
+        complete = [n for n, done in self.versions().items() if done]
+        if len(complete) == 1:
+            self._pointer.write({"active": complete[0], "model_version": self.model_of(complete[0]),
+                                 "switched_at": datetime.now(UTC).isoformat()})
 
     # -- the pointer -------------------------------------------------------------------------
     def _check_pointer(self, data: dict[str, Any]) -> None:
@@ -123,12 +134,17 @@ class EdgeCatalog(IndexCatalog):
                 "re-index into this directory: a fresh index would drop what these versions hold")
 
     def last_written(self, name: str) -> str:
-        newest = 0.0
+        newest = max((st.st_mtime for st in self._file_stats(name)), default=0.0)
+        return datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds") if newest else "?"
+
+    def _file_stats(self, name: str) -> list[os.stat_result]:
+        """The stat of every file of version `name` (the legacy layout: everything under the directory)."""
+        stats = []
         for root, _, files in os.walk(self._dir(name)):
             for f in files:
                 with contextlib.suppress(OSError):
-                    newest = max(newest, os.stat(Path(root) / f).st_mtime)
-        return datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds") if newest else "?"
+                    stats.append(os.stat(Path(root) / f))
+        return stats
 
     def _report(self, message: str) -> None:
         if message != self._reported:
@@ -218,6 +234,7 @@ class EdgeCatalog(IndexCatalog):
     def mark_complete(self, name: str) -> None:
         self._require_writer()
         path = self._dir(name)
+        self._pin_only_version()  # before a second complete version exists
         (path / BUILDING).unlink(missing_ok=True)
         fsync_dir(path)  # the version is complete on disk before any pointer may name it
 
@@ -250,12 +267,7 @@ class EdgeCatalog(IndexCatalog):
                                    "INCIDENT_SIM_MIN_FREE_DISK_MB plus room for the work): free disk space")
 
     def size_of(self, name: str) -> int:
-        total = 0
-        for root, _, files in os.walk(self._dir(name)):
-            for f in files:
-                with contextlib.suppress(OSError):
-                    total += os.stat(Path(root) / f).st_size
-        return total
+        return sum(st.st_size for st in self._file_stats(name))
 
     def writable(self) -> str | None:
         """None when the index directory takes writes; otherwise why not (readiness: not_writable)."""
