@@ -290,7 +290,8 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(registry_settings:
             restarts_served += 1
             lost += check_after_restart(service, registry_settings, ledger, rng)["lost"]
             assert lost == 0, f"acknowledged writes lost after kill {k} ({phase})"
-        for job in (p for p in (registry_settings.bundles_dir).iterdir() if p.name.startswith("minilm")):
+        bundles = registry_settings.bundles_dir.iterdir()  # directories: each has a <version>.manifest.sha256 beside it
+        for job in (p for p in bundles if p.is_dir() and p.name.startswith("minilm")):
             load_bundle(job)  # every bundle in the registry is complete and verifies
     finally:
         service.stop()
