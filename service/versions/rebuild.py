@@ -52,11 +52,14 @@ def run_rebuild(ctx: VersionContext, options: SwitcherOptions, bundle: Bundle, s
         target = ServingVersion(bundle, encoder, store, name, source.candidate_k)
         target.searcher()
         with versions.write_lock:
+            if catalog.shared:  # the other replicas write to it too from their next write on; the record is
+                # published before this replica's own writes go to the target, under the write lock, so this
+                # replica's follower never sees a target without a record naming it as the owner
+                control = {"rebuilding": name, "model_version": bundle.model_version, "owner": ctx.replica_id,
+                           "started_at": datetime.now(UTC).isoformat()}
+                catalog.set_control({**control, "heartbeat_at": control["started_at"]})
             versions.set_rebuild_target(target)  # from now on writes also go to the new version
-        if catalog.shared:  # the other replicas write to it too from their next write on
-            control = {"rebuilding": name, "model_version": bundle.model_version, "owner": ctx.replica_id,
-                       "started_at": datetime.now(UTC).isoformat()}
-            catalog.set_control({**control, "heartbeat_at": control["started_at"]})
+        if catalog.shared:
             time.sleep(options.replica_grace_s)  # writes that checked before the record finish first
         logger.info("rebuilding index %s for model %s from %s (%d incidents)", name, bundle.model_version,
                     source.index_version, status.total)

@@ -39,7 +39,8 @@ def copy_unchanged(items: Sequence[tuple[str, dict[str, Any]]], source: ServingV
     with write_lock:
         now = {x.point_id: x.payload for x in source.store.fetch([pid for pid, _ in items], with_vectors=False)}
         unchanged = [pt for pt, (pid, payload) in zip(points, items, strict=True) if now.get(pid) == payload]
-        target.store.upsert(unchanged)
+        if unchanged:  # a Qdrant server refuses an empty update
+            target.store.upsert(unchanged)
     return len(unchanged)
 
 
@@ -75,5 +76,6 @@ def reconcile(source: ServingVersion, target: ServingVersion, write_lock: thread
     if gone:
         with write_lock:
             still_gone = [pid for pid in gone if not source.store.fetch([pid], with_vectors=False)]
-            target.store.delete(still_gone)
+            if still_gone:
+                target.store.delete(still_gone)
     return len(stale) + len(gone)

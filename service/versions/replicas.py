@@ -27,6 +27,7 @@ class ReplicaFollower:
         self.follow_interval_s = follow_interval_s  # how stale a read may be about another replica's switch
         self.replica_id = uuid.uuid4().hex  # names this replica's own rebuild in the shared control record
         self._followed_at = float("-inf")
+        self._opened: ServingVersion | None = None  # the other replica's rebuild target this one writes to
 
     def follow(self, strict: bool) -> None:
         """A rebuild elsewhere: open its new version so this replica's writes go to both (every write checks:
@@ -59,10 +60,11 @@ class ReplicaFollower:
                 versions.set_rebuild_target(None)
                 ours = None
             if building and building != active and (ours is None or ours.index_name != building):
-                versions.set_rebuild_target(self.open_version(building, str(control.get("model_version") or "")))
+                self._opened = self.open_version(building, str(control.get("model_version") or ""))
+                versions.set_rebuild_target(self._opened)
                 logger.info("another replica is rebuilding index %s for model %s: writes go to it as well",
                             building, str(control.get("model_version") or "?"))
-            elif not building and ours is not None:
+            elif not building and ours is not None and ours is self._opened:  # only a target it followed
                 logger.info("the rebuild of %s ended elsewhere without a switch: writes go to %s only",
                             ours.index_name, versions.current.index_name)
                 versions.set_rebuild_target(None)
