@@ -82,14 +82,9 @@ def serving_bundle_path(settings: Settings, catalog: IndexCatalog) -> Path:
 
 
 def active_index_meta(catalog: IndexCatalog) -> IndexMeta | None:
+    """The active version's metadata; read without loading its shard where the catalog can (Qdrant Edge)."""
     active = catalog.active()
-    if active is None:
-        return None
-    store = catalog.open(active)
-    try:
-        return store.meta()
-    finally:
-        store.close()
+    return None if active is None else catalog.meta_of_version(active)
 
 
 def build_engine(settings: Settings) -> Engine:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,7 @@ from indexing.store.base import (
     rfc3339,
     stored_incident,
 )
+from indexing.store.edge_disk import free_bytes, storage_error
 from indexing.store.edge_lock import SHARD_LOCK, DirectoryLock
 
 logger = logging.getLogger(__name__)
@@ -42,26 +42,6 @@ META_FILE = "index.json"
 _LOCKED_ADVICE = ("{what} is open in {holder}. Qdrant Edge lets one process hold an index: push incidents to the "
                   "running service through its API (PUT /incidents/{{number}}, POST /incidents/bulk), or stop the "
                   "service and run this again")
-_DISK_FULL = ("No space left on device", "os error 28", "Read-only file system", "os error 30")
-
-
-def free_bytes(path: Path) -> int:
-    """Free bytes for unprivileged writers on the file system holding `path` (or its nearest existing parent)."""
-    probe = Path(path)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    stat = os.statvfs(probe)
-    return stat.f_bavail * stat.f_frsize
-
-
-def _storage_error(path: Path, exc: BaseException) -> StoreUnavailableError:
-    """The engine's runtime error as ours: a full or read-only disk is NotWritableError (the index still reads)."""
-    text = str(exc)
-    if isinstance(exc, OSError) and exc.errno in (28, 30) or any(mark in text for mark in _DISK_FULL):
-        return NotWritableError(f"the Qdrant Edge index cannot take writes: {text[:300]}")
-    return StoreUnavailableError(f"the Qdrant Edge index at {path} failed: {text[:500]}")
-
-
 @dataclass(frozen=True)
 class GraphConfig:
     """How Qdrant Edge builds the dense HNSW graph of a new index version (kept by the shard once created).
@@ -170,11 +150,11 @@ class EdgeStore(IncidentStore):
             try:
                 yield
             except OSError as exc:
-                raise _storage_error(self.path, exc) from exc
+                raise storage_error(self.path, exc) from exc
             except Exception as exc:
                 if type(exc) is not Exception:  # ours or a programming error: not the engine's runtime error
                     raise
-                raise _storage_error(self.path, exc) from exc
+                raise storage_error(self.path, exc) from exc
 
     def check_writable(self) -> None:
         """Refuse a write (NotWritableError) while free disk is under the reserve: checked before every write."""

@@ -28,7 +28,8 @@ from indexing.atomic import atomic_write_text, fsync_dir
 from indexing.errors import IndexLockedError, NotWritableError, PointerLostError, StoreUnavailableError
 from indexing.pointer import PointerFile
 from indexing.store.base import IndexCatalog, IndexMeta
-from indexing.store.edge import _LOCKED_ADVICE, META_FILE, EdgeStore, GraphConfig, free_bytes
+from indexing.store.edge import _LOCKED_ADVICE, META_FILE, EdgeStore, GraphConfig
+from indexing.store.edge_disk import free_bytes
 from indexing.store.edge_lock import CATALOG_LOCK, SHARD_LOCK, DirectoryLock, holder_text, is_held
 
 logger = logging.getLogger(__name__)
