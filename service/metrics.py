@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from starlette.routing import BaseRoute, Match
 
+from indexing.errors import StoreUnavailableError
 from indexing.search import SEARCH_STAGES
 
 if TYPE_CHECKING:
@@ -160,7 +161,10 @@ class Metrics:
             return promise.flagged_share if promise is not None else float("nan")
 
         def precision(attr: str) -> float:
-            found = watch.precision()
+            try:
+                found = watch.precision()
+            except StoreUnavailableError:  # a scrape must answer while the feedback store is away (NaN: unknown)
+                return float("nan")
             value = found["value"] if attr == "value" else found["of"]
             return float("nan") if value is None else float(value)
 
