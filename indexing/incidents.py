@@ -25,7 +25,9 @@ _WS = re.compile(r"\s+")
 # The input boundary (README "Security"): what any text field may hold, how long fields may be, which moments exist.
 TEXT_FIELDS = ("short_description", "description", "close_notes")  # limit: max_text_chars
 KEYWORD_FIELDS = ("sys_id", "category", "subcategory", "cmdb_ci", "assignment_group", "state", "problem_id",
-                  "duplicate_of", "parent_incident")  # limit: max_field_chars
+                  "duplicate_of", "parent_incident", "close_code", "sys_domain", "category_display",
+                  "subcategory_display", "cmdb_ci_display", "assignment_group_display", "state_display",
+                  "sys_domain_display")  # limit: max_field_chars
 DEFAULT_MAX_TEXT_CHARS = 20_000
 DEFAULT_MAX_FIELD_CHARS = 512
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -98,6 +100,16 @@ class Incident(BaseModel):
     problem_id: str | None = None
     duplicate_of: str | None = None
     parent_incident: str | None = None
+    close_code: str | None = None
+    # the ServiceNow domain (sys_id) the incident belongs to: a sys_domain filter keeps suggestions inside it
+    sys_domain: str | None = None
+    # display values beside raw ones (a reference's sys_id, a choice's value): a filter matches either
+    category_display: str | None = None
+    subcategory_display: str | None = None
+    cmdb_ci_display: str | None = None
+    assignment_group_display: str | None = None
+    state_display: str | None = None
+    sys_domain_display: str | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -109,7 +121,8 @@ class Incident(BaseModel):
 
     @field_validator("opened_at", "resolved_at", "sys_id", "category", "subcategory", "cmdb_ci",
                      "assignment_group", "state", "close_notes", "problem_id", "duplicate_of", "parent_incident",
-                     mode="before")
+                     "close_code", "sys_domain", "category_display", "subcategory_display", "cmdb_ci_display",
+                     "assignment_group_display", "state_display", "sys_domain_display", mode="before")
     @classmethod
     def _blank_to_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

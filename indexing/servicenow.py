@@ -28,7 +28,11 @@ INCIDENT_TABLE = "incident"
 # What we index and what the sync needs to order, resume and report
 INCIDENT_FIELDS = ("sys_id", "number", "sys_updated_on", "short_description", "description", "category",
                    "subcategory", "cmdb_ci", "assignment_group", "state", "opened_at", "resolved_at", "close_notes",
-                   "problem_id", "parent_incident")
+                   "problem_id", "parent_incident", "close_code", "sys_domain")
+# Incidents are read with sysparm_display_value=all: every field as {"value", "display_value"}; the raw value
+# (sys_id, choice value, UTC date) is kept under its name and, for these fields, the display value beside it as
+# <field>_display (what the app's push sends too), so a filter by either matches
+DISPLAYED_FIELDS = ("category", "subcategory", "cmdb_ci", "assignment_group", "state", "sys_domain")
 DELETE_FIELDS = ("sys_id", "documentkey", "display_value", "sys_created_on")
 EPOCH = "1970-01-01 00:00:00"
 
@@ -93,7 +97,8 @@ class TableApiClient:
             query = f"sys_updated_on={after.updated_on}^sys_id>{after.sys_id}^ORDERBYsys_id"
         else:
             query = f"sys_updated_on>{after.updated_on}^ORDERBYsys_updated_on^ORDERBYsys_id"
-        rows, total = self._get(INCIDENT_TABLE, query, INCIDENT_FIELDS, limit)
+        rows, total = self._get(INCIDENT_TABLE, query, INCIDENT_FIELDS, limit, display="all")
+        rows = [flatten_display(row) for row in rows]
         if self.stats.total is None and not same_second:
             self.stats.total = total
         return rows
@@ -105,10 +110,10 @@ class TableApiClient:
         return rows
 
     def _get(self, table: str, query: str, fields: tuple[str, ...], limit: int,
-             offset: int = 0) -> tuple[list[dict[str, Any]], int | None]:
+             offset: int = 0, display: str = "false") -> tuple[list[dict[str, Any]], int | None]:
         params = {"sysparm_query": query, "sysparm_fields": ",".join(fields), "sysparm_limit": str(limit),
                   "sysparm_offset": str(offset), "sysparm_exclude_reference_link": "true",
-                  "sysparm_display_value": "false"}
+                  "sysparm_display_value": display}
         path = f"/api/now/table/{table}"
         attempt = 0
         while True:
@@ -155,6 +160,23 @@ class TableApiClient:
     def _backoff(self, attempt: int) -> float:
         base = min(self.max_backoff_s, self.backoff_s * 2**attempt)
         return base * (0.5 + random.random() / 2)  # jitter: retries of several jobs do not arrive together
+
+
+def flatten_display(row: Any) -> Any:
+    """A sysparm_display_value=all row as the sync writes it: raw values under the field names, display values of
+    DISPLAYED_FIELDS as <field>_display where it differs. A row of plain values (display_value=false) passes
+    unchanged."""
+    if not isinstance(row, dict):
+        return row
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and "value" in value:
+            shown = value.get("display_value")
+            if key in DISPLAYED_FIELDS and shown not in (None, "") and shown != value["value"]:
+                out[f"{key}_display"] = shown
+            value = value["value"]
+        out[key] = value
+    return out
 
 
 def _int_or_none(value: str | None) -> int | None:

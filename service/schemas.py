@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from indexing.incidents import check_datetime_value, check_text_value
 from indexing.search import DEFAULT_TOP_K
@@ -27,6 +27,8 @@ class SimilarFilters(BaseModel):
     assignment_group: KeywordFilter | None = None
     cmdb_ci: KeywordFilter | None = Field(None, description="Configuration item(s).")
     state: KeywordFilter | None = Field(None, description="Incident state code(s) or display value(s).")
+    sys_domain: KeywordFilter | None = Field(None, description="ServiceNow domain(s) (sys_id or display name): "
+                                                             "only incidents of these domains are returned.")
     opened_after: datetime | None = Field(None, description="Only incidents opened at or after this moment "
                                                             "(ISO 8601; no zone = UTC).")
     opened_before: datetime | None = Field(None, description="Only incidents opened before this moment.")
@@ -40,7 +42,7 @@ class SimilarFilters(BaseModel):
 
     def keyword_fields(self) -> dict[str, list[str]]:
         out = {}
-        for name in ("category", "subcategory", "assignment_group", "cmdb_ci", "state"):
+        for name in ("category", "subcategory", "assignment_group", "cmdb_ci", "state", "sys_domain"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = [value] if isinstance(value, str) else value
@@ -64,7 +66,11 @@ class SimilarRequest(BaseModel):
     exclude: list[Annotated[StrictStr, Field(max_length=64)]] = Field(
         default_factory=list, max_length=100,
         description="Incident numbers never to return (e.g. the incident itself).")
-    filters: SimilarFilters | None = Field(None, description="Restrict the search (inside the store query).")
+    filters: SimilarFilters | None = Field(None, description="Restrict the search (inside the store query). A "
+                                           "keyword filter matches the stored value or its display value "
+                                           "(e.g. an assignment group's sys_id or its name).")
+    include_resolution: StrictBool = Field(False, description="Also return each result's close_notes, close_code "
+                                                              "and resolved_at (null where not resolved).")
 
     @field_validator("short_description", "description", "text", "exclude", mode="after")
     @classmethod
@@ -87,6 +93,9 @@ class SimilarIncident(BaseModel):
     bm25_raw: float = Field(description="Qdrant's BM25 score before normalisation (IDF-weighted).")
     matched_terms: list[str] = Field(description="Query words this incident contains, rarest in the index first.")
     similar: bool = Field(description="score >= threshold (see threshold_target for what the threshold promises).")
+    close_notes: str | None = Field(None, description="Only with include_resolution: how it was resolved.")
+    close_code: str | None = Field(None, description="Only with include_resolution: the resolution code.")
+    resolved_at: str | None = Field(None, description="Only with include_resolution: when it was resolved.")
 
 
 class ThresholdTarget(BaseModel):
@@ -163,6 +172,16 @@ class IncidentIn(BaseModel):
     problem_id: StrictStr | None = None
     duplicate_of: StrictStr | None = None
     parent_incident: StrictStr | None = None
+    close_code: StrictStr | None = None
+    sys_domain: StrictStr | None = Field(None, description="ServiceNow domain sys_id (filter: filters.sys_domain).")
+    category_display: StrictStr | None = Field(None, description="Display value beside a raw category value; "
+                                                                 "filters match either (likewise below).")
+    subcategory_display: StrictStr | None = None
+    cmdb_ci_display: StrictStr | None = Field(None, description="Name of the CI whose sys_id is cmdb_ci.")
+    assignment_group_display: StrictStr | None = Field(None, description="Name of the group whose sys_id is "
+                                                                         "assignment_group.")
+    state_display: StrictStr | None = None
+    sys_domain_display: StrictStr | None = None
 
     @field_validator("*", mode="after")
     @classmethod

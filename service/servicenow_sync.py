@@ -10,7 +10,12 @@ cursor moved past it and saved (atomically, DATA_DIR/sync/). An interrupted sync
 written; a page written but not yet recorded is read again and written again, which is harmless (writes are
 idempotent). Each run starts `overlap_s` before the saved cursor (late commits within the same seconds are not
 missed) and skips the rows it already wrote with the same sys_updated_on, so a second sync changes nothing.
-Deletions come from sys_audit_delete (the incident table's rows deleted since the last run)."""
+Deletions come from sys_audit_delete (the incident table's rows deleted since the last run).
+
+Values are what the app's push sends (deploy/servicenow): rows are read with sysparm_display_value=all, the raw value
+(a reference's sys_id, a choice's value, UTC dates) kept under each field's name and the display value of category,
+subcategory, cmdb_ci, assignment_group, state and sys_domain beside it as <field>_display (indexing/servicenow.py
+flatten_display); sys_domain is read and stored, so a domain-scoped /similar finds synced incidents too."""
 
 from __future__ import annotations
 

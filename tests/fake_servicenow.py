@@ -1,7 +1,8 @@
 """A fake ServiceNow Table API on loopback, following the documented contract closely enough to test a sync:
 
 - GET /api/now/table/<table> with sysparm_query (conditions joined by ^: =, !=, >, >=, <, <=; ORDERBY<field>,
-  ORDERBYDESC<field>), sysparm_fields, sysparm_limit, sysparm_offset; the body {"result": [...]}; the headers
+  ORDERBYDESC<field>), sysparm_fields, sysparm_limit, sysparm_offset, sysparm_display_value (false: stored values;
+  true: display values; all: {"display_value", "value"} per field); the body {"result": [...]}; the headers
   X-Total-Count (rows matching the query) and Link (first, prev, next, last, as the Table API sends them);
 - basic auth or a bearer token; 401 with the Table API's error body otherwise;
 - faults to inject: 429 with Retry-After, 5xx, a delay per request, a callback before a page is answered (to
@@ -66,6 +67,7 @@ class FakeServiceNow:
         self.delay_s = 0.0
         self.before_page: Callable[[FakeServiceNow, int], None] | None = None
         self.pages_served = 0
+        self.display_values: dict[str, str] = {}  # stored value (a sys_id, a choice value) -> its display value
         if n:
             self.add_incidents(generate_incidents(n, seed=seed))
 
@@ -146,6 +148,13 @@ class FakeServiceNow:
         handler.end_headers()
         handler.wfile.write(data)
 
+    def _shown(self, row: dict[str, Any], display: str) -> dict[str, Any]:
+        if display == "true":
+            return {k: self.display_values.get(str(v), v) for k, v in row.items()}
+        if display == "all":
+            return {k: {"display_value": self.display_values.get(str(v), v), "value": v} for k, v in row.items()}
+        return row
+
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         url = urlsplit(handler.path)
         if not self._authorised(handler.headers.get("Authorization")):
@@ -180,7 +189,8 @@ class FakeServiceNow:
             offset = int(params.get("sysparm_offset", "0"))
             page = matched[offset : offset + limit]
             fields = [f for f in params.get("sysparm_fields", "").split(",") if f]
-            result = [{f: r.get(f, "") for f in fields} if fields else dict(r) for r in page]
+            result = [self._shown({f: r.get(f, "") for f in fields} if fields else dict(r),
+                                  params.get("sysparm_display_value", "false")) for r in page]
             if table == "incident":
                 self.pages_served += 1
         links = []

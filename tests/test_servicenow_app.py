@@ -14,7 +14,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, unquote
 
 import httpx
 import jwt
@@ -99,6 +101,69 @@ def test_service_accepts_what_servicenow_sends(service: str, signing_key: rsa.RS
     assert put.status_code == 403, put.text
 
 
+CLIENT_ID, CLIENT_SECRET = "servicenow-instance", "cc-secret-0123456789"
+
+
+class Issuer:
+    """A local stand-in for the OAuth 2.0 authorization server, to RFC 6749's contract for the client credentials
+    grant: POST form-encoded `grant_type=client_credentials` (optional `scope`) to the token endpoint, the client
+    authenticated with HTTP Basic (2.3.1, form-urlencoded id and secret) or id/secret in the body; 200 JSON
+    `{access_token, token_type: "Bearer", expires_in, scope}` with `Cache-Control: no-store` (5.1); errors as 400/401
+    JSON `{"error": ...}` (5.2: invalid_client with WWW-Authenticate, unsupported_grant_type, invalid_request). The
+    tokens are JWTs of the issuer the service trusts."""
+
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        self.key, self.issued, self.refused = key, 0, 0
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                issuer.answer(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/oauth/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        form = {k: v[-1] for k, v in parse_qs(handler.rfile.read(length).decode()).items()}
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        auth = handler.headers.get("Authorization") or ""
+        if auth.startswith("Basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            client_id, secret = unquote(user), unquote(password)
+        if not (handler.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            self.send(handler, 400, {"error": "invalid_request", "error_description": "form-encoded body expected"})
+        elif (client_id, secret) != (CLIENT_ID, CLIENT_SECRET):
+            self.refused += 1
+            self.send(handler, 401, {"error": "invalid_client"}, {"WWW-Authenticate": 'Basic realm="token"'})
+        elif form.get("grant_type") != "client_credentials":
+            self.send(handler, 400, {"error": "unsupported_grant_type"})
+        else:
+            self.issued += 1
+            scope = form.get("scope", "query write")
+            self.send(handler, 200, {"access_token": token(self.key, scope=scope, sub=CLIENT_ID),
+                                     "token_type": "Bearer", "expires_in": 600, "scope": scope})
+
+    @staticmethod
+    def send(handler: BaseHTTPRequestHandler, status: int, body: dict[str, object],
+             headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        for name, value in {"Content-Type": "application/json;charset=UTF-8", "Cache-Control": "no-store",
+                            "Pragma": "no-cache", "Content-Length": str(len(data)), **(headers or {})}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def node(test_env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **test_env}
     return subprocess.run(["node", "--test", "--test-reporter=spec", "test/"], cwd=APP, env=env, text=True,
@@ -106,12 +171,19 @@ def node(test_env: dict[str, str], timeout: float) -> subprocess.CompletedProces
 
 
 def test_app_in_the_glide_harness(built: Path, service: str, signing_key: rsa.RSAPrivateKey) -> None:
-    """Findings 1-9 against the built app: auth, timeouts, suggestions table, uncalibrated note, indexed fields,
-    UI action feedback, delete racing a push (deploy/servicenow/test/app.test.js)."""
-    result = node({"SIM_URL": service, "SIM_USER": USER, "SIM_KEY": WRITE_KEY, "SIM_TOKEN": token(signing_key)},
-                  timeout=300)
+    """Findings 1-9 against the built app: auth (Basic, a bearer token, a token fetched from a local issuer with the
+    client credentials grant), timeouts, suggestions table, uncalibrated note, indexed fields, UI action feedback,
+    delete racing a push, raw and display values, domains, resolutions (deploy/servicenow/test/app.test.js)."""
+    issuer = Issuer(signing_key)
+    try:
+        result = node({"SIM_URL": service, "SIM_USER": USER, "SIM_KEY": WRITE_KEY, "SIM_TOKEN": token(signing_key),
+                       "SIM_TOKEN_URL": issuer.url, "SIM_CLIENT_ID": CLIENT_ID, "SIM_CLIENT_SECRET": CLIENT_SECRET},
+                      timeout=300)
+    finally:
+        issuer.close()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert "ℹ fail 0" in result.stdout and "ℹ pass 6" in result.stdout, result.stdout[-3000:]
+    assert "ℹ fail 0" in result.stdout and "ℹ pass 10" in result.stdout, result.stdout[-3000:]
+    assert (issuer.issued, issuer.refused) == (2, 2)  # one token, a second after expiry; the wrong secret twice
 
 
 def test_storm_every_incident_answered(built: Path, shared_index_dir: Path, minilm_bundle, tmp_path: Path,  # type: ignore[no-untyped-def]

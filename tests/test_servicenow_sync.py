@@ -230,3 +230,44 @@ def test_an_oauth_bearer_token_is_accepted_and_a_missing_credential_refused(sync
         TableApiClient("https://acme.service-now.com")
     with pytest.raises(Exception, match="must be a URL"):
         TableApiClient("acme.service-now.com", token="x")
+
+
+def test_display_and_raw_values_are_both_indexed_and_domains_never_cross(sync_settings: Settings) -> None:
+    """Finding 8: the sync reads sysparm_display_value=all; a reference keeps its sys_id with its display value
+    beside it (as the app's push sends them), a filter by either matches, and a sys_domain filter keeps
+    suggestions inside one domain."""
+    group, acme, globex = "a" * 32, "d" * 32, "e" * 32
+    text = {"short_description": "VPN gateway refuses the client certificate",
+            "description": "GlobalProtect: certificate not valid since the renewal"}
+    rows = [{"number": "INC0500001", **text, "assignment_group": group, "category": "network", "state": "7",
+             "sys_domain": acme},
+            {"number": "INC0500002", **text, "assignment_group": group, "category": "network", "state": "7",
+             "sys_domain": globex}]
+    with FakeServiceNow() as fake:
+        fake.add_incidents(rows)
+        fake.display_values = {group: "Network Operations", "network": "Network", "7": "Closed", acme: "ACME",
+                               globex: "Globex"}
+        summary = run(fake, sync_settings)
+        assert (summary.created, summary.invalid) == (2, [])
+        assert all(r["sysparm_display_value"] == "all" for r in fake.requests if r["table"] == "incident")
+    payload = stored(sync_settings)["INC0500001"]
+    assert (payload["assignment_group"], payload["assignment_group_display"]) == (group, "Network Operations")
+    assert (payload["category"], payload["category_display"], payload["state_display"]) == ("network", "Network",
+                                                                                            "Closed")
+    assert (payload["sys_domain"], payload["sys_domain_display"]) == (acme, "ACME")
+    engine = Engine.from_settings(sync_settings)
+    try:
+        def found(**fields: list[str]) -> list[str]:
+            query = engine.build_query(text["short_description"], text["description"], None, 5, fields=fields)
+            return sorted(str(r.payload["number"]) for r in engine.similar(query).results)
+
+        both = ["INC0500001", "INC0500002"]
+        assert found(assignment_group=["Network Operations"]) == both  # by display value
+        assert found(assignment_group=[group]) == both  # by sys_id
+        assert found(category=["Network"]) == found(category=["network"]) == both
+        assert found(assignment_group=["Service Desk"]) == []
+        assert found(sys_domain=[acme]) == ["INC0500001"]  # never the other domain's incident
+        assert found(sys_domain=["Globex"]) == ["INC0500002"]
+        assert found(sys_domain=[acme], assignment_group=["Network Operations"]) == ["INC0500001"]
+    finally:
+        engine.close()

@@ -3,15 +3,15 @@
 import js from "@eslint/js";
 
 const glide = { gs: "readonly", GlideRecord: "readonly", GlideDateTime: "readonly", sn_ws: "readonly", Class: "readonly",
-                JSON: "readonly", encodeURIComponent: "readonly", IncidentSimClient: "readonly", x_incsim: "readonly" };
+                JSON: "readonly", encodeURIComponent: "readonly", IncidentSimClient: "readonly", IncidentSimSuggestions: "readonly", x_incsim: "readonly" };
 const rules = { strict: ["error", "function"], eqeqeq: "error", curly: "error", "no-implicit-globals": "error",
                 "no-unused-vars": "error" };
 
 export default [
   { ignores: ["dist/**", "target/**", "node_modules/**", "src/fluent/**"] },
   js.configs.recommended,
-  { // the script include: defines the class (a global by design)
-    files: ["src/server/IncidentSimClient.server.js"],
+  { // the script includes: each defines its class (a global by design)
+    files: ["src/server/IncidentSim*.server.js"],
     languageOptions: { ecmaVersion: 5, sourceType: "script", globals: glide },
     rules: { ...rules, strict: "off", "no-implicit-globals": "off", "no-redeclare": "off" },
   },
@@ -34,7 +34,7 @@ export default [
     files: ["harness/**/*.js", "test/**/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "commonjs",
                        globals: { require: "readonly", module: "writable", process: "readonly", console: "readonly",
-                                  __dirname: "readonly", Buffer: "readonly", fetch: "readonly", AbortSignal: "readonly",
+                                  __dirname: "readonly", Buffer: "readonly", fetch: "readonly", AbortSignal: "readonly", URLSearchParams: "readonly",
                                   SharedArrayBuffer: "readonly", Atomics: "readonly" } },
     rules: { eqeqeq: "error", "no-unused-vars": "error" },
   },

@@ -15,9 +15,19 @@ from indexing.lexical import SparseVector
 DENSE = "dense"
 SPARSE = "bm25"
 TERMS_FIELD = "terms"  # payload: the sparse vector's indices, for exact document frequencies
-KEYWORD_FIELDS = ("number", "category", "subcategory", "assignment_group", "cmdb_ci", "problem_id", "state")
+# ServiceNow reference/choice fields may come with their display value beside the raw one (a sys_id, a choice
+# value): `<field>_display` holds it, and a filter on <field> matches either (filter_keys)
+DISPLAY_SUFFIX = "_display"
+DISPLAYED_FIELDS = ("category", "subcategory", "assignment_group", "cmdb_ci", "state", "sys_domain")
+KEYWORD_FIELDS = ("number", "category", "subcategory", "assignment_group", "cmdb_ci", "problem_id", "state",
+                  "sys_domain", *(f + DISPLAY_SUFFIX for f in DISPLAYED_FIELDS))
 DATETIME_FIELDS = ("opened_at",)
-FILTER_FIELDS = ("category", "subcategory", "assignment_group", "cmdb_ci", "state")
+FILTER_FIELDS = ("category", "subcategory", "assignment_group", "cmdb_ci", "state", "sys_domain")
+
+
+def filter_keys(field: str) -> tuple[str, ...]:
+    """The payload keys a filter on `field` matches: the field and, for a displayed field, its display value."""
+    return (field, field + DISPLAY_SUFFIX) if field in DISPLAYED_FIELDS else (field,)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from indexing.store.base import (
     IndexMeta,
     IndexPoint,
     StoredIncident,
+    filter_keys,
     rfc3339,
     stored_incident,
 )
@@ -328,7 +329,9 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> qe.Fil
     must_not: list = []
     if where is not None:
         for key, values in where.fields.items():
-            must.append(qe.FieldCondition(key=key, match=qe.MatchAny(list(values))))
+            either = [qe.FieldCondition(key=k, match=qe.MatchAny(list(values)))
+                      for k in filter_keys(key)]
+            must.append(either[0] if len(either) == 1 else qe.Filter(should=either))  # raw or display value
         if where.opened_after is not None or where.opened_before is not None:
             must.append(qe.FieldCondition(key="opened_at", range=qe.RangeDateTime(
                 gte=rfc3339(where.opened_after) if where.opened_after else None,

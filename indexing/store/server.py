@@ -26,6 +26,7 @@ from indexing.store.base import (
     IndexMeta,
     IndexPoint,
     StoredIncident,
+    filter_keys,
     rfc3339,
     stored_incident,
 )
@@ -188,7 +189,9 @@ def _filter(among: Sequence[str] | None, where: IncidentFilter | None) -> models
     must_not: list = []
     if where is not None:
         for key, values in where.fields.items():
-            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(values))))
+            either = [models.FieldCondition(key=k, match=models.MatchAny(any=list(values)))
+                      for k in filter_keys(key)]
+            must.append(either[0] if len(either) == 1 else models.Filter(should=either))  # raw or display value
         if where.opened_after is not None or where.opened_before is not None:
             must.append(models.FieldCondition(key="opened_at", range=models.DatetimeRange(
                 gte=rfc3339(where.opened_after) if where.opened_after else None,

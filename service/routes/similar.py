@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response
 
 from indexing.errors import InvalidQueryError
@@ -13,6 +15,14 @@ from service.schemas import SimilarIncident, SimilarRequest, SimilarResponse, Th
 from service.settings import Scope
 
 router = APIRouter(tags=["similar"])
+
+
+RESOLUTION_FIELDS = ("close_notes", "close_code", "resolved_at")
+
+
+def resolution(payload: dict[str, Any]) -> dict[str, str | None]:
+    """A result's resolution fields, as stored (include_resolution)."""
+    return {name: None if payload.get(name) is None else str(payload[name]) for name in RESOLUTION_FIELDS}
 
 
 @router.post("/similar", response_model=SimilarResponse, name="similar",
@@ -49,7 +59,8 @@ def similar(body: SimilarRequest, request: Request, response: Response) -> Simil
                             category=r.payload.get("category"), assignment_group=r.payload.get("assignment_group"),
                             state=r.payload.get("state"), opened_at=r.payload.get("opened_at"),
                             score=r.score, dense=r.dense, bm25=r.bm25, bm25_raw=r.bm25_raw,
-                            matched_terms=list(r.matched_terms), similar=answer.is_similar(r))
+                            matched_terms=list(r.matched_terms), similar=answer.is_similar(r),
+                            **(resolution(r.payload) if body.include_resolution else {}))
             for r in answer.results
         ],
         threshold=answer.threshold,

@@ -60,7 +60,7 @@ const INCIDENT = {
         state: { choices: { 1: 'New', 2: 'In Progress', 3: 'On Hold', 6: 'Resolved', 7: 'Closed', 8: 'Canceled' } },
         cmdb_ci: { ref: 'cmdb_ci' }, assignment_group: { ref: 'sys_user_group' }, problem_id: { ref: 'problem' },
         parent_incident: { ref: 'incident' }, duplicate_of: { ref: 'incident' }, opened_at: {}, resolved_at: {},
-        close_code: {}, close_notes: {}, work_notes: { journal: true }, sys_domain: { ref: 'sys_user_group' },
+        close_code: {}, close_notes: {}, work_notes: { journal: true }, sys_domain: { ref: 'domain' },
     },
 };
 function schemaFor(table) {
@@ -69,7 +69,7 @@ function schemaFor(table) {
         return { display: 'suggested_number', fields: { incident: { ref: 'incident' }, suggested: { ref: 'incident' }, verdict: {},
             suggested_number: {}, short_description: {}, rank: {}, score: {}, dense: {}, bm25: {}, similar: {}, threshold: {},
             threshold_calibrated: {}, threshold_target: {}, model_version: {}, asked_at: {}, suggested_state: {}, close_code: {},
-            close_notes: {}, verdict_by: {}, verdict_at: {}, feedback_state: {} } };
+            close_notes: {}, resolved_at: {}, verdict_by: {}, verdict_at: {}, feedback_state: {} } };
     }
     if (table === 'x_incsim_retry') {
         return { display: 'number', fields: { operation: {}, incident_sys_id: {}, number: {}, payload: {}, state: {}, attempts: {},
@@ -180,6 +180,32 @@ class Harness {
     }
 
     // ---- HTTP (synchronous, real) ---------------------------------------------------------------------------
+    /** What the platform does for an OAuth 2.0 entity with the client credentials grant (RFC 6749 4.4): POST the
+     * token URL, form-encoded grant_type=client_credentials (and scope), the client authenticated with HTTP Basic
+     * (2.3.1: form-urlencoded id and secret); a 200 JSON answer with access_token and token_type bearer (5.1) is
+     * kept until expires_in runs out (less a minute); an error answer (5.2) leaves the call without a token. */
+    _clientCredentialsToken(profileId, p) {
+        this.tokens = this.tokens || {};
+        this.tokenRequests = this.tokenRequests || [];
+        const held = this.tokens[profileId];
+        if (held && held.expiresAt > this.now()) { return held.token; }
+        const form = new URLSearchParams({ grant_type: 'client_credentials', ...(p.scope ? { scope: p.scope } : {}) });
+        const client = Buffer.from(`${encodeURIComponent(p.client_id)}:${encodeURIComponent(p.client_secret)}`).toString('base64');
+        const raw = this._http({ method: 'POST', url: p.token_url, body: form.toString(), timeoutMs: 10000,
+            headers: { Authorization: 'Basic ' + client, 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' } });
+        let answer;
+        try { answer = JSON.parse(raw.body || '{}'); } catch { answer = {}; }
+        this.tokenRequests.push({ profileId, status: raw.status, error: answer.error || raw.error || null });
+        if (raw.status !== 200 || !answer.access_token || String(answer.token_type).toLowerCase() !== 'bearer') {
+            this.logs.push({ level: 'error', msg: `OAuth token request for ${profileId} failed: HTTP ${raw.status} ${answer.error || raw.error || ''}` });
+            delete this.tokens[profileId];
+            return null;
+        }
+        const lifetimeS = Number(answer.expires_in) > 0 ? Number(answer.expires_in) : 1800;
+        this.tokens[profileId] = { token: answer.access_token, expiresAt: this.now() + Math.max(0, lifetimeS - 60) * 1000 };
+        return answer.access_token;
+    }
+
     _http(req) {
         Atomics.store(this._flag, 0, 0);
         this._worker.postMessage(req);
@@ -210,6 +236,7 @@ class Harness {
                 getDisplayValue: () => gr.getDisplayValue(field),
                 changes: () => gr._changed.has(field),
                 nil: () => !gr._rec[field],
+                setJournalEntry: (value) => { if (!spec.journal) { throw new Error(`${field} is not a journal field`); } gr.setValue(field, value); },
                 getRefRecord: () => { const r = new GlideRecord(spec.ref); r.get(gr._rec[field] || ''); return r; },
             };
         }
@@ -367,8 +394,11 @@ class Harness {
                     const p = h.table('sys_auth_profile_basic').get(this._auth.profileId);
                     return p ? 'Basic ' + Buffer.from(`${p.username}:${p.password}`).toString('base64') : null;
                 }
-                const p = h.table('oauth_entity_profile').get(this._auth.profileId); // the token the OAuth credential holds
-                return p ? 'Bearer ' + p.token : null;
+                const p = h.table('oauth_entity_profile').get(this._auth.profileId);
+                if (!p) { return null; }
+                if (!p.token_url) { return 'Bearer ' + p.token; } // a token the OAuth credential already holds
+                const token = h._clientCredentialsToken(this._auth.profileId, p);
+                return token ? 'Bearer ' + token : null;
             }
             execute() {
                 // only declared Variable Substitutions are replaced; anything else stays literal, as on the platform

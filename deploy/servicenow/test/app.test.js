@@ -51,8 +51,12 @@ test('Basic auth: suggestions land in the table, every call has a timeout, an un
     assert.deepEqual(h.requests.map((r) => r.fn).sort(), ['put_incident', 'similar']);
     assert.ok(h.requests.every((r) => r.status >= 200 && r.status < 300), JSON.stringify(h.requests));
     const put = JSON.parse(h.requests.find((r) => r.fn === 'put_incident').body);
-    assert.equal(put.assignment_group, 'Network Operations', 'display value sent, not the sys_id');
-    assert.equal(put.category, 'Network');
+    // as the sync sends them: the raw value (sys_id, choice value) and the display value beside it
+    assert.equal(put.assignment_group, 'g1');
+    assert.equal(put.assignment_group_display, 'Network Operations');
+    assert.equal(put.category, 'network');
+    assert.equal(put.category_display, 'Network');
+    assert.equal(put.state_display, 'New');
     const note = (h.journal || []).find((j) => j.sys_id === sysId);
     const answer = JSON.parse(h.requests.find((r) => r.fn === 'similar').body);
     assert.deepEqual(answer.exclude, [h.table('incident').get(sysId).number]);
@@ -75,6 +79,34 @@ test('OAuth bearer token works', { skip: STORM }, () => {
     assert.ok(h.requests.every((r) => r.status >= 200 && r.status < 300), JSON.stringify(h.requests));
     assert.equal(h.rows('x_incsim_suggestion').filter((r) => r.incident === sysId).length, 5);
     h.close();
+});
+
+test('OAuth client credentials: the token comes from the issuer (RFC 6749 4.4), once, and a wrong client secret is a visible failure', { skip: STORM || !process.env.SIM_TOKEN_URL }, () => {
+    const h = harness({ 'x_incsim.auth_type': 'oauth2', 'x_incsim.auth_profile': 'cc1' });
+    const entity = { token_url: process.env.SIM_TOKEN_URL, client_id: process.env.SIM_CLIENT_ID, scope: 'query write' };
+    h.table('oauth_entity_profile').set('cc1', { sys_id: 'cc1', ...entity, client_secret: process.env.SIM_CLIENT_SECRET });
+    h.table('oauth_entity_profile').set('cc_wrong', { sys_id: 'cc_wrong', ...entity, client_secret: 'not-the-secret' });
+    const sysId = newIncident(h);
+    newIncident(h);
+    h.runAsync();
+    assert.ok(h.requests.length >= 4 && h.requests.every((r) => r.status >= 200 && r.status < 300), JSON.stringify(h.requests));
+    assert.ok(h.requests.every((r) => r.headers.Authorization.startsWith('Bearer ey')));
+    assert.deepEqual(h.tokenRequests, [{ profileId: 'cc1', status: 200, error: null }], 'one token for every call while it is valid');
+    assert.equal(h.rows('x_incsim_suggestion').filter((r) => r.incident === sysId).length, 5);
+    h.advance(3600); // the token (expires_in 600) has run out: a new one is fetched
+    newIncident(h);
+    h.runAsync();
+    assert.equal(h.tokenRequests.length, 2);
+    const w = harness({ 'x_incsim.auth_type': 'oauth2', 'x_incsim.auth_profile': 'cc_wrong' });
+    w.table('oauth_entity_profile').set('cc_wrong', { sys_id: 'cc_wrong', ...entity, client_secret: 'not-the-secret' });
+    newIncident(w);
+    w.runAsync();
+    assert.deepEqual(w.tokenRequests.map((t) => [t.status, t.error]), [[401, 'invalid_client'], [401, 'invalid_client']]);
+    assert.deepEqual(w.requests.map((r) => r.status), [401, 401], 'no token: the service refuses, not retried');
+    assert.ok(w.logs.some((l) => l.level === 'error' && /OAuth token request .* HTTP 401 invalid_client/.test(l.msg)));
+    assert.equal(w.rows('x_incsim_retry').length, 0);
+    h.close();
+    w.close();
 });
 
 test('a wrong secret is a visible failure, not a silent one, and is not retried', { skip: STORM }, () => {
@@ -163,6 +195,89 @@ test('a delete racing a push ends deleted', { skip: STORM }, async () => {
     h.requests = [];
     h.runAsync();
     assert.ok(!h.requests.some((r) => r.fn === 'put_incident'));
+    h.close();
+});
+
+test('domains: sys_domain is sent by the push and suggestions never cross domains; filters by display value and sys_id both match', { skip: STORM }, async () => {
+    const h = harness();
+    h.table('domain').set('d1', { sys_id: 'd1', name: 'ACME' });
+    h.table('domain').set('d2', { sys_id: 'd2', name: 'Globex' });
+    const text = { short_description: `Badge reader ${process.pid} at the loading dock rejects every card`,
+        description: 'The turnstile badge reader blinks red for all employee cards since the firmware update' };
+    const acme = newIncident(h, { ...text, sys_domain: 'd1' });
+    const globex = newIncident(h, { ...text, sys_domain: 'd2' });
+    h.runAsync();
+    const [acmeNo, globexNo] = [acme, globex].map((id) => h.table('incident').get(id).number);
+    const stored = await service(`/incidents/${globexNo}`);
+    assert.equal(stored.body.incident.sys_domain, 'd2');
+    assert.equal(stored.body.incident.sys_domain_display, 'Globex');
+    h.requests = [];
+    const third = newIncident(h, { ...text, sys_domain: 'd1' });
+    h.runAsync();
+    const asked = JSON.parse(h.requests.find((r) => r.fn === 'similar').body);
+    assert.deepEqual(asked.filters, { sys_domain: 'd1' }, 'x_incsim.domain_scoping=auto filters a non-global domain');
+    const suggested = h.rows('x_incsim_suggestion').filter((r) => r.incident === third).map((r) => r.suggested_number);
+    assert.deepEqual(suggested, [acmeNo], 'only the same domain');
+    // the global domain is not filtered under auto, always under true
+    h.requests = [];
+    newIncident(h, { ...text, sys_domain: 'global' });
+    h.runAsync();
+    assert.equal(JSON.parse(h.requests.find((r) => r.fn === 'similar').body).filters, undefined);
+    const query = (filters) => service('/similar', { method: 'POST', body: JSON.stringify({ ...text, top_k: 5, filters }) })
+        .then((a) => a.body.results.map((r) => r.number).sort());
+    assert.deepEqual(await query({ sys_domain: 'd1', assignment_group: 'Network Operations' }), [acmeNo, h.table('incident').get(third).number].sort());
+    assert.deepEqual(await query({ sys_domain: 'ACME', assignment_group: 'g1' }), await query({ sys_domain: 'd1', assignment_group: 'Network Operations' }));
+    assert.deepEqual(await query({ sys_domain: ['d1', 'Globex'], category: 'Network' }), await query({ sys_domain: ['ACME', 'd2'], category: 'network' }));
+    assert.deepEqual(await query({ sys_domain: 'd2', assignment_group: 'Service Desk' }), []);
+    h.close();
+});
+
+test('resolutions: /similar returns them when asked, the list shows them, "Copy resolution" copies them', { skip: STORM }, async () => {
+    const h = harness();
+    h.table('domain').set('d3', { sys_id: 'd3', name: 'Initech' });
+    const text = { short_description: `Label printer ${process.pid} in shipping prints blank labels`,
+        description: 'Zebra printer feeds labels but prints nothing since the ribbon change', sys_domain: 'd3' };
+    const solved = newIncident(h, { ...text, state: '6', close_code: 'Solved (Permanently)',
+        close_notes: 'Ribbon was inserted inside out; re-threaded it', resolved_at: '2026-11-30 10:00:00' });
+    h.runAsync();
+    const solvedNo = h.table('incident').get(solved).number;
+    const direct = await service('/similar', { method: 'POST', body: JSON.stringify({ ...text, sys_domain: undefined, top_k: 1,
+        filters: { sys_domain: 'd3' }, include_resolution: true }) });
+    assert.equal(direct.status, 200);
+    assert.deepEqual([direct.body.results[0].close_code, direct.body.results[0].close_notes, direct.body.results[0].resolved_at],
+        ['Solved (Permanently)', 'Ribbon was inserted inside out; re-threaded it', '2026-11-30T10:00:00Z']);
+    const plain = await service('/similar', { method: 'POST', body: JSON.stringify({ text: text.short_description, top_k: 1, filters: { sys_domain: 'd3' } }) });
+    assert.equal(plain.body.results[0].close_notes, null, 'not without include_resolution');
+    h.table('incident').delete(solved); // not in this instance's table (e.g. archived): the row's resolution comes from the service
+    const fresh = newIncident(h, text);
+    h.runAsync();
+    assert.equal(JSON.parse(h.requests.filter((r) => r.fn === 'similar').pop().body).include_resolution, true);
+    const row = h.rows('x_incsim_suggestion').find((r) => r.incident === fresh && r.suggested_number === solvedNo);
+    assert.ok(row, JSON.stringify(h.rows('x_incsim_suggestion').filter((r) => r.incident === fresh)));
+    assert.deepEqual([row.close_code, row.close_notes, row.resolved_at], ['Solved (Permanently)', 'Ribbon was inserted inside out; re-threaded it', '2026-11-30 10:00:00']);
+    h.runUiAction('Copy resolution', 'x_incsim_suggestion', row.sys_id);
+    const copied = h.table('incident').get(fresh);
+    assert.deepEqual([copied.close_code, copied.close_notes], ['Solved (Permanently)', 'Ribbon was inserted inside out; re-threaded it']);
+    assert.equal(h.table('x_incsim_suggestion').get(row.sys_id).verdict, 'related');
+    h.close();
+});
+
+test('a null `similar` or threshold (no calibrated threshold) is "not calibrated", never flagged', { skip: STORM }, () => {
+    const h = harness();
+    const sysId = newIncident(h);
+    const record = new h.context.GlideRecord('incident');
+    record.get(sysId);
+    const client = new h.context.IncidentSimClient();
+    new h.context.IncidentSimSuggestions(client).write(record, { results: [{ number: 'INC0000001', short_description: 'x',
+        score: 0.91, dense: 0.9, bm25: 0.93, similar: null }], threshold: null, threshold_source: 'uncalibrated_default',
+        threshold_target: null, model_version: 'm1' });
+    const [row] = h.rows('x_incsim_suggestion').filter((r) => r.incident === sysId);
+    assert.equal(String(row.similar), 'false');
+    assert.equal(String(row.threshold_calibrated), 'false');
+    assert.equal(row.threshold_target, 'uncalibrated default');
+    const note = h.journal.filter((j) => j.sys_id === sysId).pop();
+    assert.match(note.text, /threshold none is NOT calibrated/);
+    assert.match(note.text, /INC0000001 \(related, score 0\.910\)/);
     h.close();
 });
 

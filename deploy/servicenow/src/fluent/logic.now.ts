@@ -10,6 +10,16 @@ ScriptInclude({
     script: Now.include('../server/IncidentSimClient.server.js'),
 })
 
+ScriptInclude({
+    $id: Now.ID['si_suggestions'],
+    name: 'IncidentSimSuggestions',
+    apiName: 'x_incsim.IncidentSimSuggestions',
+    active: true,
+    accessibleFrom: 'package_private',
+    description: 'Writes a /similar answer to x_incsim_suggestion (and the optional work note).',
+    script: Now.include('../server/IncidentSimSuggestions.server.js'),
+})
+
 BusinessRule({
     $id: Now.ID['br_similar'],
     name: 'incident-sim: suggestions',

@@ -33,7 +33,9 @@ Property({ $id: Now.ID['p_delete_on'], name: 'x_incsim.delete.enabled', type: 'b
     description: 'Remove deleted incidents from incident-sim (DELETE /incidents/{number}).', roles: admin })
 Property({ $id: Now.ID['p_note_on'], name: 'x_incsim.work_note.enabled', type: 'boolean', value: true,
     description: 'Also write a short work note naming the suggestions (the related list is always filled).', roles: admin })
-Property({ $id: Now.ID['p_domain'], name: 'x_incsim.domain_scoping', type: 'boolean', value: false,
-    description: 'Send sys_domain with every incident and filter /similar by the incident domain. Needs a service that indexes sys_domain (README, ServiceNow section).', roles: admin })
+Property({ $id: Now.ID['p_domain'], name: 'x_incsim.domain_scoping', type: 'choicelist', choices: ['auto', 'true', 'false'], value: 'auto',
+    description: "Limit suggestions to the incident's domain (filters.sys_domain; sys_domain is always sent with every incident). auto: on for an incident whose domain is not global (an instance with domain separation), off for global ones; true: always (global too); false: never. Incidents indexed without sys_domain match no domain: push or sync them once after turning it on.", roles: admin })
+Property({ $id: Now.ID['p_resolution'], name: 'x_incsim.resolution.enabled', type: 'boolean', value: true,
+    description: "Ask incident-sim for each suggestion's resolution (include_resolution: close notes, close code, resolved at), shown in the suggestions list and copied by \"Copy resolution\".", roles: admin })
 Property({ $id: Now.ID['p_dup_field'], name: 'x_incsim.duplicate_field', type: 'choicelist', choices: ['duplicate_of', 'parent_incident'], value: 'duplicate_of',
     description: 'Incident field that "Duplicate of this" sets (duplicate_of where the instance has it, else parent_incident).', roles: admin })

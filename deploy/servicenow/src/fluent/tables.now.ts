@@ -29,6 +29,7 @@ export const x_incsim_suggestion = Table({
         suggested_state: StringColumn({ label: 'Suggested incident state', maxLength: 40 }),
         close_code: StringColumn({ label: 'Resolution code', maxLength: 80 }),
         close_notes: MultiLineTextColumn({ label: 'Resolution notes', maxLength: 4000 }),
+        resolved_at: DateTimeColumn({ label: 'Suggested incident resolved at' }),
         verdict: ChoiceColumn({ label: 'Verdict', choices: { duplicate: 'Duplicate', related: 'Related', not_similar: 'Not similar' } }),
         verdict_by: StringColumn({ label: 'Verdict by', maxLength: 100 }),
         verdict_at: DateTimeColumn({ label: 'Verdict at' }),

@@ -9,7 +9,8 @@
  * - Failed calls (no answer, 408, 429 with Retry-After, 5xx) go to x_incsim_retry; the scheduled job
  *   "incident-sim: retry queue" calls processQueue() every minute (bounded exponential back-off, never sooner than
  *   Retry-After, at most x_incsim.retry.max_attempts attempts).
- * - Suggestions are rows of x_incsim_suggestion (a related list on the incident), never current.update().
+ * - Suggestions are rows of x_incsim_suggestion (a related list on the incident), never current.update():
+ *   written by IncidentSimSuggestions.
  */
 var IncidentSimClient = Class.create();
 
@@ -17,9 +18,11 @@ IncidentSimClient.MESSAGE = 'incident-sim';
 // The fields the service indexes (service/schemas.py IncidentIn); a change to any of them re-sends the incident.
 IncidentSimClient.INDEXED = ['short_description', 'description', 'category', 'subcategory', 'cmdb_ci',
     'assignment_group', 'state', 'opened_at', 'resolved_at', 'close_notes', 'problem_id', 'parent_incident',
-    'duplicate_of'];
-IncidentSimClient.REFERENCES = ['cmdb_ci', 'assignment_group', 'problem_id', 'parent_incident', 'duplicate_of'];
-IncidentSimClient.CHOICES = ['category', 'subcategory', 'state'];
+    'duplicate_of', 'close_code'];
+// Sent as `incident-sim sync servicenow` sends them: the raw value (a reference's sys_id, a choice's value) under the
+// field's name and, for these, the display value beside it as <field>_display; the service's filters match either.
+IncidentSimClient.DISPLAYED = ['category', 'subcategory', 'cmdb_ci', 'assignment_group', 'state', 'sys_domain'];
+IncidentSimClient.GLOBAL_DOMAIN = 'global';
 IncidentSimClient.DATES = ['opened_at', 'resolved_at'];
 IncidentSimClient.RETRYABLE = { 0: true, 408: true, 425: true, 429: true, 500: true, 502: true, 503: true, 504: true };
 
@@ -38,7 +41,8 @@ IncidentSimClient.prototype = {
         this.retryMaxS = this._int(p + 'retry.max_s', 600);
         this.retryBatch = this._int(p + 'retry.batch', 100);
         this.workNote = gs.getProperty(p + 'work_note.enabled', 'true') === 'true';
-        this.domainScoping = gs.getProperty(p + 'domain_scoping', 'false') === 'true';
+        this.domainScoping = String(gs.getProperty(p + 'domain_scoping', 'auto')); // auto | true | false
+        this.includeResolution = gs.getProperty(p + 'resolution.enabled', 'true') === 'true';
         this.duplicateField = String(gs.getProperty(p + 'duplicate_field', 'duplicate_of'));
         this.source = 'servicenow:' + String(gs.getProperty('instance_name', 'instance'));
     },
@@ -64,7 +68,21 @@ IncidentSimClient.prototype = {
                 return true;
             }
         }
-        return this.domainScoping && record.isValidField('sys_domain') && record.sys_domain.changes();
+        return record.isValidField('sys_domain') && record.sys_domain.changes();
+    },
+
+    /** The domain suggestions for `record` are limited to, or '' (no scoping): x_incsim.domain_scoping = true:
+     * always the incident's domain; auto (default): its domain unless that is global (no domain separation);
+     * false: never. */
+    scopeDomain: function (record) {
+        if (this.domainScoping === 'false' || !record.isValidField('sys_domain')) {
+            return '';
+        }
+        var domain = String(record.getValue('sys_domain') || '');
+        if (this.domainScoping === 'auto' && domain === IncidentSimClient.GLOBAL_DOMAIN) {
+            return '';
+        }
+        return domain;
     },
 
     /* ---- the HTTP call ------------------------------------------------------------------------------------ */
@@ -130,25 +148,24 @@ IncidentSimClient.prototype = {
         if (IncidentSimClient.DATES.indexOf(field) >= 0) {
             return String(raw).replace(' ', 'T') + 'Z'; // stored in UTC as "yyyy-MM-dd HH:mm:ss"
         }
-        if (IncidentSimClient.REFERENCES.indexOf(field) >= 0 || IncidentSimClient.CHOICES.indexOf(field) >= 0) {
-            // the display value: what agents filter by and what the sample and README examples use; the
-            // reference's sys_id travels in `sys_id`-suffixed form only with a service that indexes it
-            var display = record.getDisplayValue(field);
-            return display ? String(display) : String(raw);
-        }
-        return String(raw);
+        return String(raw); // references: the sys_id, choices: the value (as the sync sends them)
     },
 
     incidentBody: function (record) {
         var body = { number: String(record.getValue('number')), sys_id: String(record.getUniqueValue()) };
-        for (var i = 0; i < IncidentSimClient.INDEXED.length; i++) {
-            var value = this._value(record, IncidentSimClient.INDEXED[i]);
-            if (value !== null) {
-                body[IncidentSimClient.INDEXED[i]] = value;
+        var fields = IncidentSimClient.INDEXED.concat(['sys_domain']);
+        for (var i = 0; i < fields.length; i++) {
+            var value = this._value(record, fields[i]);
+            if (value === null) {
+                continue;
             }
-        }
-        if (this.domainScoping && record.isValidField('sys_domain')) {
-            body.sys_domain = String(record.getValue('sys_domain'));
+            body[fields[i]] = value;
+            if (IncidentSimClient.DISPLAYED.indexOf(fields[i]) >= 0) {
+                var display = String(record.getDisplayValue(fields[i]) || '');
+                if (display && display !== value) {
+                    body[fields[i] + '_display'] = display;
+                }
+            }
         }
         return body;
     },
@@ -158,10 +175,12 @@ IncidentSimClient.prototype = {
             short_description: String(record.getValue('short_description') || ''),
             description: String(record.getValue('description') || ''),
             top_k: this.topK,
-            exclude: [String(record.getValue('number'))]
+            exclude: [String(record.getValue('number'))],
+            include_resolution: this.includeResolution
         };
-        if (this.domainScoping && record.isValidField('sys_domain')) {
-            body.filters = { sys_domain: String(record.getValue('sys_domain')) };
+        var domain = this.scopeDomain(record);
+        if (domain) {
+            body.filters = { sys_domain: domain };
         }
         return body;
     },
@@ -185,7 +204,7 @@ IncidentSimClient.prototype = {
         var outcome = this._send(request);
         if (outcome.status === 200) {
             try {
-                this._writeSuggestions(record, JSON.parse(outcome.body));
+                new IncidentSimSuggestions(this).write(record, JSON.parse(outcome.body));
             } catch (ex) {
                 outcome.status = 0;
                 outcome.error = 'unreadable /similar answer: ' + ex;
@@ -258,74 +277,6 @@ IncidentSimClient.prototype = {
             return this._finish(queueEntry, outcome, false);
         }
         return this._failed('feedback', sysId, body.incident, JSON.stringify(body), outcome, queueEntry);
-    },
-
-    /* ---- suggestions ---------------------------------------------------------------------------------------- */
-
-    _writeSuggestions: function (record, answer) {
-        var sysId = String(record.getUniqueValue());
-        var old = new GlideRecord('x_incsim_suggestion'); // a retried call replaces, never duplicates
-        old.addQuery('incident', sysId);
-        old.query();
-        while (old.next()) {
-            old.deleteRecord();
-        }
-        var calibrated = answer.threshold_source === 'calibrated';
-        var target = calibrated && answer.threshold_target ?
-            answer.threshold_target.unit + ' <= ' + answer.threshold_target.target + ' (confidence ' +
-            answer.threshold_target.confidence + ')' : 'uncalibrated default';
-        var now = new GlideDateTime();
-        var lines = [];
-        for (var i = 0; i < answer.results.length; i++) {
-            var result = answer.results[i];
-            var row = new GlideRecord('x_incsim_suggestion');
-            row.initialize();
-            row.setValue('incident', sysId);
-            row.setValue('suggested_number', result.number);
-            row.setValue('short_description', String(result.short_description || '').substring(0, 160));
-            row.setValue('rank', i + 1);
-            row.setValue('score', result.score);
-            row.setValue('dense', result.dense);
-            row.setValue('bm25', result.bm25);
-            row.setValue('similar', result.similar === true);
-            row.setValue('threshold', answer.threshold);
-            row.setValue('threshold_calibrated', calibrated);
-            row.setValue('threshold_target', target);
-            row.setValue('model_version', answer.model_version);
-            row.setValue('asked_at', now.getValue());
-            var suggested = new GlideRecord('incident');
-            if (suggested.get('number', result.number)) {
-                row.setValue('suggested', suggested.getUniqueValue());
-                row.setValue('suggested_state', suggested.getDisplayValue('state'));
-                row.setValue('close_code', suggested.getValue('close_code') || '');
-                row.setValue('close_notes', suggested.getValue('close_notes') || '');
-            }
-            row.insert();
-            var flag = result.similar === true ? (calibrated ? 'SIMILAR' : 'above the default threshold') : 'related';
-            lines.push('- ' + result.number + ' (' + flag + ', score ' + Number(result.score).toFixed(3) + '): ' +
-                result.short_description);
-        }
-        if (this.workNote && lines.length > 0) {
-            this._workNote(sysId, answer, calibrated, target, lines);
-        }
-    },
-
-    _workNote: function (sysId, answer, calibrated, target, lines) {
-        var header = calibrated ?
-            'incident-sim suggestions (threshold ' + Number(answer.threshold).toFixed(3) + ' calibrated for ' +
-            target + '; model ' + answer.model_version + '):' :
-            'incident-sim suggestions. The threshold ' + Number(answer.threshold).toFixed(3) + ' is NOT calibrated ' +
-            '(uncalibrated default): treat "similar" as unreliable. Model ' + answer.model_version + ':';
-        if (answer.index_filling) {
-            header += '\n(' + answer.index_filling.message + ')';
-        }
-        // a fresh record, not `current` (re-read when an async rule runs); the journal, audit and notifications
-        // run as for any work note (no setWorkflow(false))
-        var incident = this._incident(sysId);
-        if (incident) {
-            incident.work_notes = header + '\n' + lines.join('\n') + '\n(see the incident-sim suggestions list)';
-            incident.update();
-        }
     },
 
     /* ---- retry queue ----------------------------------------------------------------------------------------- */

@@ -117,6 +117,10 @@ declare global {
                         table: 'sys_properties'
                         id: '49c1df8bb1e04aeb858901fa97e54a77'
                     }
+                    p_resolution: {
+                        table: 'sys_properties'
+                        id: '42c899606d4143e5b53ec66ab2b001bc'
+                    }
                     p_retry_base: {
                         table: 'sys_properties'
                         id: 'd6466a7e41344e75b972395bf28bc460'
@@ -157,9 +161,21 @@ declare global {
                         table: 'sys_rest_message'
                         id: '0811385c55964e668263446526a029dd'
                     }
+                    rl_incident: {
+                        table: 'sys_ui_related_list'
+                        id: '8c45b2c9dc0d432d92001f56fbf79028'
+                    }
+                    rl_incident_suggestions: {
+                        table: 'sys_ui_related_list_entry'
+                        id: '7f1b9ac8ab7e4ac48c5fe96f1a6dbb3f'
+                    }
                     si_client: {
                         table: 'sys_script_include'
                         id: 'c4ba4bbb3bf441eaa6682ed834ddadda'
+                    }
+                    si_suggestions: {
+                        table: 'sys_script_include'
+                        id: '8e37294a12a7491bb4a2dd365e3f1091'
                     }
                     ua_copy_resolution: {
                         table: 'sys_ui_action'
@@ -200,11 +216,51 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list'
+                        id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                        key: {
+                            name: 'x_incsim_suggestion'
+                            view: {
+                                id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                key: {
+                                    name: 'default_view'
+                                }
+                            }
+                            sys_domain: 'global'
+                            element: 'NULL'
+                            relationship: 'NULL'
+                            parent: 'NULL'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: '03a3ac06944d4dd6acfef8e61365bc8c'
                         key: {
                             name: 'x_incsim_retry'
                             element: 'incident_sys_id'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '03bf794ba137418296fe542992d6bbc8'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'model_version'
                         }
                     },
                     {
@@ -224,6 +280,29 @@ declare global {
                         key: {
                             rest_message: '0811385c55964e668263446526a029dd'
                             function_name: 'put_incident'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '08358117ebdf4f10b844e9cff3d2bb87'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'resolved_at'
                         }
                     },
                     {
@@ -325,6 +404,23 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list'
+                        id: '21516c3256a14abd90cc4a5a945fcbe8'
+                        key: {
+                            name: 'x_incsim_suggestion'
+                            view: {
+                                id: '353d59be8f4441ec92f439c7042d420b'
+                                key: {
+                                    name: 'default_view'
+                                }
+                            }
+                            sys_domain: 'global'
+                            element: 'NULL'
+                            relationship: 'NULL'
+                            parent: 'incident'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: '222791b8054f42219837c276d02bffae'
                         key: {
@@ -362,6 +458,29 @@ declare global {
                         key: {
                             name: 'x_incsim_retry'
                             element: 'last_status'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '251607fc07914f3dbda08cfcb4c9515e'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'rank'
                         }
                     },
                     {
@@ -422,6 +541,52 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '3531abfb668543b08e20f5bdcf72bfcb'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'threshold_target'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '36fe9854253043b5b2ab935474a75c83'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'threshold'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: '3760d451f89d4d1c94ae82c3a3d97e9d'
                         key: {
@@ -440,6 +605,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '3b32429248354e3381c9a022c64a7f1e'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'suggested'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: '3c1b0aaf53a94f71aeec8379354c7bf9'
                         key: {
@@ -453,6 +641,29 @@ declare global {
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'suggested_state'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '3d404eebd1064499b4529bc3267c0f6c'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'feedback_state'
                         }
                     },
                     {
@@ -500,6 +711,52 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '4b9e35d48b8e42e1855dc2ba78c16c5b'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'suggested_state'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '4c8f60af052c435ca30eaf47c61f7b4c'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'short_description'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: '4e7f5b67f2c6430d98842db47c7cec72'
                         key: {
@@ -525,6 +782,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '50dc5bb56e5348a2929a18a683a5b214'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'similar'
+                        }
+                    },
+                    {
                         table: 'sys_db_object'
                         id: '524ae8de75aa4d278ac961bce1c3d3a8'
                         deleted: true
@@ -538,6 +818,29 @@ declare global {
                         key: {
                             rest_message: '0811385c55964e668263446526a029dd'
                             function_name: 'delete_incident'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '53434b2de8ae405291fc6e141156bd12'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'asked_at'
                         }
                     },
                     {
@@ -614,6 +917,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '7558ed980bb945e5b54280bce300b816'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'verdict'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: '76f40cc041f840c5a40dde9e3faf8bd9'
                         key: {
@@ -626,6 +952,29 @@ declare global {
                         id: '77654dbdc1fd4adf87c90704ac409208'
                         key: {
                             name: 'x_incsim_suggestion'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '7a3827249ef741e696d070458a1bca57'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'bm25'
                         }
                     },
                     {
@@ -682,6 +1031,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '8963f5c84c1642dba7dc5fbc5085b547'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'short_description'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: '8a6bd2bd1a7141d7a40ad4bcffd1fa5d'
                         key: {
@@ -696,6 +1068,29 @@ declare global {
                             name: 'x_incsim_suggestion'
                             element: 'similar'
                             language: 'en'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '8ef54d4c9dbd48a58246b28ff732ed57'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'score'
                         }
                     },
                     {
@@ -742,6 +1137,52 @@ declare global {
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'incident'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '986b3b142afe4d91af0037b08ffa2543'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'verdict'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '988ddc2e494349ba98c6067daccaf2d5'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'dense'
                         }
                     },
                     {
@@ -800,6 +1241,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'a7138b95f6da45e8b876e8c2d8069daa'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'verdict_by'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: 'a8005223f0c44f448ade8db5e54ec947'
                         key: {
@@ -827,12 +1291,81 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'accd5ed4c06946039fb0ba0c90d9c69c'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'threshold_calibrated'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: 'acf5a38dfff34642810cab98620a3783'
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'verdict_at'
                             language: 'en'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'b0419dcd400141e595843c44110fb293'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'suggested_number'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'b33662664e244307a2213f67b27a108a'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'threshold_calibrated'
                         }
                     },
                     {
@@ -883,6 +1416,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'bdf7ace4cea84f50bd7ed93b68582935'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'feedback_state'
+                        }
+                    },
+                    {
                         table: 'sys_index'
                         id: 'beda9bc2ec3b4615b8b2355b7584dd41'
                         key: {
@@ -925,12 +1481,58 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'cb41a8f6bbee40a781bccb7c98958fcb'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'close_code'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: 'ccc39d1f977640b19a30afc5ed3ba7b8'
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'suggested'
                             language: 'en'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'ce5fc536b47c4e89af32869844e75571'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'rank'
                         }
                     },
                     {
@@ -942,6 +1544,37 @@ declare global {
                             value: 'not_similar'
                             language: 'en'
                             dependent_value: 'NULL'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'dde8ab33323248d09e2b923076c92a3a'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'similar'
+                        }
+                    },
+                    {
+                        table: 'sys_dictionary'
+                        id: 'e117f3426fe14ea284d27ebcb5a1a12e'
+                        key: {
+                            name: 'x_incsim_suggestion'
+                            element: 'resolved_at'
                         }
                     },
                     {
@@ -1001,6 +1634,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'eff1a5693a594a52b26253ba4f2066a3'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'incident'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: 'f1ec84c9d3fb4ab6b718a2664bd9f210'
                         key: {
@@ -1028,6 +1684,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'f65e079d3c4149d3942ca45c50588fa7'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'resolved_at'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: 'f8b7ba3ac9b14de8a2ad039aafeac89b'
                         key: {
@@ -1045,11 +1724,89 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_documentation'
+                        id: 'fc204f16fc694f2d9ad8a05e316b7ac6'
+                        key: {
+                            name: 'x_incsim_suggestion'
+                            element: 'resolved_at'
+                            language: 'en'
+                        }
+                    },
+                    {
                         table: 'ua_table_licensing_config'
                         id: 'fc4211ed3f3e4722bc3ba5938dbdb49c'
                         deleted: true
                         key: {
                             name: 'x_incsim_probe'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'fd8f821645cb4c05b8027f4302bb53ff'
+                        key: {
+                            list_id: {
+                                id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '6acd2268e7d0436bbc65cb40c6ec532f'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'close_code'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'fe359db4ddbc437b8799876020859858'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'close_notes'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'fe80b74b854647f99c94914c0ab509d1'
+                        key: {
+                            list_id: {
+                                id: '21516c3256a14abd90cc4a5a945fcbe8'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: '353d59be8f4441ec92f439c7042d420b'
+                                        key: {
+                                            name: 'default_view'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'score'
                         }
                     },
                 ]
