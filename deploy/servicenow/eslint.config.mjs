@@ -3,7 +3,7 @@
 import js from "@eslint/js";
 
 const glide = { gs: "readonly", GlideRecord: "readonly", GlideDateTime: "readonly", sn_ws: "readonly", Class: "readonly",
-                JSON: "readonly", encodeURIComponent: "readonly", IncidentSimClient: "readonly", IncidentSimSuggestions: "readonly", x_incsim: "readonly" };
+                JSON: "readonly", encodeURIComponent: "readonly", IncidentSimClient: "readonly", IncidentSimSuggestions: "readonly", IncidentSimQueue: "readonly", x_incsim: "readonly" };
 const rules = { strict: ["error", "function"], eqeqeq: "error", curly: "error", "no-implicit-globals": "error",
                 "no-unused-vars": "error" };
 

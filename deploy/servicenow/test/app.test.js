@@ -20,9 +20,15 @@ function harness(properties = {}) {
     return h;
 }
 
-async function service(path, init = {}) {
+async function service(path, init = {}, retried = false) {
     const auth = 'Basic ' + Buffer.from(`${process.env.SIM_USER}:${process.env.SIM_KEY}`).toString('base64');
-    const res = await fetch(URL_ + path, { ...init, headers: { Authorization: auth, 'Content-Type': 'application/json' } });
+    let res;
+    try {
+        res = await fetch(URL_ + path, { ...init, headers: { Authorization: auth, 'Content-Type': 'application/json' } });
+    } catch (err) { // a kept-alive connection the server closed as it was reused (these checks are reads): once more
+        if (retried || !err.cause || err.cause.code !== 'UND_ERR_SOCKET') { throw err; }
+        return service(path, init, true);
+    }
     return { status: res.status, body: res.status === 204 ? null : await res.json() };
 }
 

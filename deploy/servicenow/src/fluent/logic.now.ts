@@ -11,6 +11,16 @@ ScriptInclude({
 })
 
 ScriptInclude({
+    $id: Now.ID['si_queue'],
+    name: 'IncidentSimQueue',
+    apiName: 'x_incsim.IncidentSimQueue',
+    active: true,
+    accessibleFrom: 'package_private',
+    description: 'The retry queue (x_incsim_retry): queues failed calls, retries them with bounded back-off.',
+    script: Now.include('../server/IncidentSimQueue.server.js'),
+})
+
+ScriptInclude({
     $id: Now.ID['si_suggestions'],
     name: 'IncidentSimSuggestions',
     apiName: 'x_incsim.IncidentSimSuggestions',

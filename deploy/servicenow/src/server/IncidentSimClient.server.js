@@ -6,9 +6,9 @@
  *   OAuth 2.0 bearer JWTs).
  * - A timeout on every call (setHttpTimeout; the platform default is 175 s). Through a MID server: executeAsync and
  *   waitForResponse (the ECC queue caps waits at 30 s).
- * - Failed calls (no answer, 408, 429 with Retry-After, 5xx) go to x_incsim_retry; the scheduled job
- *   "incident-sim: retry queue" calls processQueue() every minute (bounded exponential back-off, never sooner than
- *   Retry-After, at most x_incsim.retry.max_attempts attempts).
+ * - Failed calls (no answer, 408, 429 with Retry-After, 5xx) go to x_incsim_retry (IncidentSimQueue); the scheduled
+ *   job "incident-sim: retry queue" calls processQueue() every minute (bounded exponential back-off, never sooner
+ *   than Retry-After, at most x_incsim.retry.max_attempts attempts).
  * - Suggestions are rows of x_incsim_suggestion (a related list on the incident), never current.update():
  *   written by IncidentSimSuggestions.
  */
@@ -36,15 +36,12 @@ IncidentSimClient.prototype = {
         this.topK = this._int(p + 'top_k', 5);
         this.timeoutMs = this._int(p + 'timeout_ms', 5000);
         this.deleteTimeoutMs = this._int(p + 'delete_timeout_ms', 2000);
-        this.maxAttempts = this._int(p + 'retry.max_attempts', 8);
-        this.retryBaseS = this._int(p + 'retry.base_s', 15);
-        this.retryMaxS = this._int(p + 'retry.max_s', 600);
-        this.retryBatch = this._int(p + 'retry.batch', 100);
         this.workNote = gs.getProperty(p + 'work_note.enabled', 'true') === 'true';
         this.domainScoping = String(gs.getProperty(p + 'domain_scoping', 'auto')); // auto | true | false
         this.includeResolution = gs.getProperty(p + 'resolution.enabled', 'true') === 'true';
         this.duplicateField = String(gs.getProperty(p + 'duplicate_field', 'duplicate_of'));
         this.source = 'servicenow:' + String(gs.getProperty('instance_name', 'instance'));
+        this.queue = new IncidentSimQueue(this);
     },
 
     _int: function (name, fallback) {
@@ -196,7 +193,7 @@ IncidentSimClient.prototype = {
     similar: function (sysId, queueEntry) {
         var record = this._incident(sysId);
         if (!record) {
-            return this._finish(queueEntry, { status: 0, error: 'incident deleted before it was answered' }, true);
+            return this.queue.finish(queueEntry, { status: 0, error: 'incident deleted before it was answered' }, true);
         }
         var number = String(record.getValue('number'));
         var request = this._request('similar', null);
@@ -209,18 +206,18 @@ IncidentSimClient.prototype = {
                 outcome.status = 0;
                 outcome.error = 'unreadable /similar answer: ' + ex;
                 gs.error('incident-sim: ' + outcome.error + ' for ' + number);
-                return this._finish(queueEntry, outcome, true);
+                return this.queue.finish(queueEntry, outcome, true);
             }
-            return this._finish(queueEntry, outcome, false);
+            return this.queue.finish(queueEntry, outcome, false);
         }
-        return this._failed('similar', sysId, number, '', outcome, queueEntry);
+        return this.queue.failed('similar', sysId, number, '', outcome, queueEntry);
     },
 
     /** Async insert/update rule: store the incident as it is now in the service. */
     push: function (sysId, queueEntry) {
         var record = this._incident(sysId);
         if (!record) { // deleted meanwhile: the delete rule removes it from the service
-            return this._finish(queueEntry, { status: 0, error: 'incident deleted: not pushed' }, true);
+            return this.queue.finish(queueEntry, { status: 0, error: 'incident deleted: not pushed' }, true);
         }
         var number = String(record.getValue('number'));
         var request = this._request('put_incident', number);
@@ -230,22 +227,22 @@ IncidentSimClient.prototype = {
             if (!this._incident(sysId)) { // deleted while the PUT was in flight: make sure it ends deleted
                 this.remove(sysId, number);
             }
-            return this._finish(queueEntry, outcome, false);
+            return this.queue.finish(queueEntry, outcome, false);
         }
-        return this._failed('push', sysId, number, '', outcome, queueEntry);
+        return this.queue.failed('push', sysId, number, '', outcome, queueEntry);
     },
 
     /** After-delete rule: remove the incident; 204 = removed, 404 = was not there; anything else is queued. */
     remove: function (sysId, number, queueEntry) {
         var request = this._request('delete_incident', number, this.deleteTimeoutMs);
         var outcome = this._send(request, this.deleteTimeoutMs);
-        this._supersede('push', sysId);
-        this._supersede('similar', sysId);
+        this.queue.supersede('push', sysId);
+        this.queue.supersede('similar', sysId);
         if (outcome.status === 204 || outcome.status === 404 || outcome.status === 200) {
             outcome.error = '';
-            return this._finish(queueEntry, outcome, false);
+            return this.queue.finish(queueEntry, outcome, false);
         }
-        return this._failed('delete', sysId, number, JSON.stringify({ number: number }), outcome, queueEntry);
+        return this.queue.failed('delete', sysId, number, JSON.stringify({ number: number }), outcome, queueEntry);
     },
 
     /** UI actions: the agent's verdict on a suggestion, recorded on the row and posted to /feedback. */
@@ -274,125 +271,14 @@ IncidentSimClient.prototype = {
         request.setRequestBody(JSON.stringify(body));
         var outcome = this._send(request);
         if (outcome.status >= 200 && outcome.status < 300) {
-            return this._finish(queueEntry, outcome, false);
+            return this.queue.finish(queueEntry, outcome, false);
         }
-        return this._failed('feedback', sysId, body.incident, JSON.stringify(body), outcome, queueEntry);
+        return this.queue.failed('feedback', sysId, body.incident, JSON.stringify(body), outcome, queueEntry);
     },
 
-    /* ---- retry queue ----------------------------------------------------------------------------------------- */
-
-    /** Seconds until the next attempt: base * 2^(attempts-1), capped, never under Retry-After. */
-    backoffSeconds: function (attempts, retryAfter) {
-        var delay = Math.min(this.retryMaxS, this.retryBaseS * Math.pow(2, Math.max(0, attempts - 1)));
-        return Math.max(delay, retryAfter || 0);
-    },
-
-    _failed: function (operation, sysId, number, payload, outcome, queueEntry) {
-        var retry = this._retryable(outcome);
-        gs.warn('incident-sim: ' + operation + ' ' + number + ' failed (' + outcome.error + ')' +
-            (retry ? ', queued for retry' : ', not retried'));
-        if (queueEntry) {
-            return this._finish(queueEntry, outcome, !retry);
-        }
-        if (!retry) {
-            return outcome;
-        }
-        var entry = new GlideRecord('x_incsim_retry');
-        entry.addQuery('operation', operation);
-        entry.addQuery('incident_sys_id', sysId);
-        entry.addQuery('state', 'queued');
-        entry.query();
-        if (!(operation !== 'feedback' && entry.next())) { // one queued push/similar per incident is enough
-            entry = new GlideRecord('x_incsim_retry');
-            entry.initialize();
-            entry.setValue('operation', operation);
-            entry.setValue('incident_sys_id', sysId);
-            entry.setValue('number', number);
-            entry.setValue('payload', payload);
-            entry.setValue('state', 'queued');
-            entry.setValue('attempts', 1);
-            this._schedule(entry, 1, outcome);
-            entry.insert();
-        }
-        return outcome;
-    },
-
-    _schedule: function (entry, attempts, outcome) {
-        var next = new GlideDateTime();
-        next.addSeconds(this.backoffSeconds(attempts, outcome.retryAfter));
-        entry.setValue('next_attempt', next.getValue());
-        entry.setValue('last_status', outcome.status);
-        entry.setValue('retry_after_s', outcome.retryAfter || 0);
-        entry.setValue('last_error', String(outcome.error || '').substring(0, 1000));
-    },
-
-    /** Records a queued call's outcome: done, failed (gave up or not retryable) or back in the queue. */
-    _finish: function (entry, outcome, giveUp) {
-        if (!entry) {
-            return outcome;
-        }
-        var attempts = parseInt(entry.getValue('attempts'), 10) || 0;
-        if (!outcome.error) {
-            entry.setValue('state', 'done');
-            entry.setValue('last_status', outcome.status);
-            entry.setValue('last_error', '');
-        } else if (giveUp || attempts >= this.maxAttempts) {
-            entry.setValue('state', 'failed');
-            entry.setValue('last_status', outcome.status);
-            entry.setValue('last_error', String(outcome.error).substring(0, 1000));
-            gs.error('incident-sim: gave up on ' + entry.getValue('operation') + ' ' + entry.getValue('number') +
-                ' after ' + attempts + ' attempts: ' + outcome.error);
-        } else {
-            entry.setValue('attempts', attempts + 1);
-            this._schedule(entry, attempts + 1, outcome);
-        }
-        entry.update();
-        return outcome;
-    },
-
-    _supersede: function (operation, sysId) {
-        var entry = new GlideRecord('x_incsim_retry');
-        entry.addQuery('operation', operation);
-        entry.addQuery('incident_sys_id', sysId);
-        entry.addQuery('state', 'queued');
-        entry.query();
-        while (entry.next()) {
-            entry.setValue('state', 'superseded');
-            entry.update();
-        }
-    },
-
-    /** The scheduled job: retries every due entry, oldest first, at most x_incsim.retry.batch per run. */
+    /** The scheduled job "incident-sim: retry queue" (IncidentSimQueue). */
     processQueue: function () {
-        var due = new GlideRecord('x_incsim_retry');
-        due.addQuery('state', 'queued');
-        due.addQuery('next_attempt', '<=', new GlideDateTime().getValue());
-        due.orderBy('next_attempt');
-        due.setLimit(this.retryBatch);
-        due.query();
-        var counts = { done: 0, queued: 0, failed: 0 };
-        while (due.next()) {
-            var operation = String(due.getValue('operation'));
-            var sysId = String(due.getValue('incident_sys_id'));
-            var outcome;
-            if (operation === 'similar') {
-                outcome = this.similar(sysId, due);
-            } else if (operation === 'push') {
-                outcome = this.push(sysId, due);
-            } else if (operation === 'delete') {
-                outcome = this.remove(sysId, String(due.getValue('number')), due);
-            } else {
-                outcome = this.sendFeedback(JSON.parse(due.getValue('payload')), sysId, due);
-            }
-            var state = String(due.getValue('state'));
-            counts[state === 'done' ? 'done' : (state === 'queued' ? 'queued' : 'failed')]++;
-            if (outcome.status === 429) { // the service is shedding: leave the rest for the next run
-                break;
-            }
-        }
-        gs.info('incident-sim retry queue: ' + counts.done + ' done, ' + counts.queued + ' re-queued, ' +
-            counts.failed + ' failed');
-        return counts;
+        return this.queue.run();
     },
 
     type: 'IncidentSimClient'

@@ -173,6 +173,10 @@ declare global {
                         table: 'sys_script_include'
                         id: 'c4ba4bbb3bf441eaa6682ed834ddadda'
                     }
+                    si_queue: {
+                        table: 'sys_script_include'
+                        id: 'a27e9d180191450c836f019acca6ec3b'
+                    }
                     si_suggestions: {
                         table: 'sys_script_include'
                         id: '8e37294a12a7491bb4a2dd365e3f1091'
