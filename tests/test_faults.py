@@ -36,7 +36,12 @@ from training.calibrate import write_calibrated_bundle
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = int(os.environ.get("INCIDENT_SIM_FAULT_KILLS", "8"))
 REPORT = os.environ.get("INCIDENT_SIM_FAULT_REPORT")
-PHASES = ("bulk", "rebuild", "switch", "rollback", "publish")
+PHASES = ("bulk", "rebuild", "switch", "rollback", "publish", "second")
+# a second process started beside the live service on its data directory: refused, changing nothing on disk
+SECOND_PROCESSES = (("doctor",), ("index", "--input", "{incidents}"), ("serve", "--port", "1"),
+                    ("models", "activate", "{other}"), ("models", "compact"), ("models", "rollback"),
+                    ("sync", "servicenow", "--instance", "http://127.0.0.1:9"))
+SYNC_CREDENTIALS = {"INCIDENT_SIM_SERVICENOW_USER": "sync", "INCIDENT_SIM_SERVICENOW_PASSWORD": "not-used-here"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 GONE = None  # the expected state of a deleted incident
 
@@ -152,6 +157,36 @@ class Service:
                 self.proc.kill()
 
 
+def run_cli(service: Service, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> \
+        subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env={**service.env, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def shard_files(settings: Settings) -> set[str]:
+    """Every file of every index version's shard: what a refused second opener used to delete."""
+    base = settings.edge_index_dir
+    return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() and "shard" in p.parts}
+
+
+def second_process(service: Service, settings: Settings, args: tuple[str, ...]) -> None:
+    """Run one second process beside the live service: it must be refused with one clear line (doctor: report
+    read-only) and leave every shard file of the live index in place."""
+    before = shard_files(settings)
+    done = run_cli(service, *args, env=SYNC_CREDENTIALS, timeout=120)
+    text = done.stdout + done.stderr
+    assert "Traceback" not in text and "WouldBlock" not in text, (args, text)
+    if args[0] == "doctor":
+        assert "in use by another process" in text, text
+    else:
+        assert done.returncode == 2, (args, text)
+        assert "held by another process (pid" in text or "open in another process (pid" in text, (args, text)
+    base = settings.edge_index_dir
+    missing = {f for f in before - shard_files(settings) if ("tracker" in f or "mutable_id" in f)
+               and (base / Path(f).parts[0] / Path(f).parts[1]).is_dir()}  # the live service may drop a version
+    assert not missing, (args, sorted(missing)[:5])
+
+
 def other_model(client: httpx.Client, versions: list[str]) -> str:
     serving = client.get("/readyz").json()["model_version"]
     return next(v for v in versions if v != serving)
@@ -213,7 +248,7 @@ def post_quietly(url: str, path: str) -> None:
 
 
 def run_round(phase: str, service: Service, ledger: Ledger, rng: random.Random, round_no: int,
-              models: list[str], jobs: list[Path]) -> str:
+              models: list[str], jobs: list[Path], settings: Settings) -> str:
     """Drive one phase with writes going on, and SIGKILL the server at a random point in it. Returns where the
     kill landed (the rebuild state seen last)."""
     writer = Writer(service.url, ledger, rng, round_no)
@@ -253,6 +288,16 @@ def run_round(phase: str, service: Service, ledger: Ledger, rng: random.Random, 
                 publish.send_signal(signal.SIGKILL)
                 publish.wait(timeout=30)
                 landed = f"publish:{'finished' if publish.returncode == 0 else 'killed'}"
+            elif phase == "second":
+                if rng.random() < 0.5:  # half of them beside a rebuild in flight
+                    r = client.post("/admin/models/activate", json={"model_version": other_model(client, models)})
+                    assert r.status_code == 202, r.text
+                incidents = service.tmp / "second.jsonl"
+                incidents.write_text(json.dumps({"number": "INC0770001", "short_description": "offline"}) + "\n")
+                template = SECOND_PROCESSES[(round_no // len(PHASES)) % len(SECOND_PROCESSES)]
+                args = tuple(a.format(incidents=incidents, other=other_model(client, models)) for a in template)
+                second_process(service, settings, args)
+                landed = f"second:{args[0]}{' ' + args[1] if args[0] == 'models' else ''}"
         except httpx.HTTPError:
             pass
     service.kill()
@@ -284,7 +329,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(registry_settings:
         service.start()
         for k in range(KILLS):
             phase = PHASES[k % len(PHASES)]
-            landed[run_round(phase, service, ledger, rng, k, models, jobs)] += 1
+            landed[run_round(phase, service, ledger, rng, k, models, jobs, registry_settings)] += 1
             kills[phase] += 1
             service.start()  # raises if the service cannot serve again
             restarts_served += 1

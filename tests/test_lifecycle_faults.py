@@ -14,31 +14,18 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from test_faults import ADMIN, ROOT, Ledger, Service, Writer, check_after_restart
+from test_faults import ADMIN, Ledger, Service, Writer, check_after_restart, run_cli, shard_files
 from test_hotswap import bundle_b, registry_settings  # noqa: F401 (fixtures)
 
 from indexing.bundle import Bundle
 from indexing.registry import BundleRegistry
 from service.settings import Settings
-
-
-def run_cli(service: Service, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> \
-        subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env={**service.env, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def shard_files(settings: Settings) -> set[str]:
-    """Every file of every index version's shard: what a refused second opener used to delete."""
-    base = settings.edge_index_dir
-    return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() and "shard" in p.parts}
 
 
 def start_unready(service: Service) -> None:
