@@ -1,4 +1,4 @@
-import { List, Record } from '@servicenow/sdk/core'
+import { List, Record, default_view } from '@servicenow/sdk/core'
 
 // The "incident-sim suggestions" related list at the bottom of the incident form (Default view), as the SDK's
 // relationship guide documents it: a related-list container for incident/Default view and one entry for the
@@ -18,7 +18,7 @@ Record({
 // The columns of that related list (sys_ui_list with parent incident), left to right.
 List({
     table: 'x_incsim_suggestion',
-    view: 'default_view',
+    view: default_view,
     parent: 'incident',
     columns: ['rank', 'suggested', 'short_description', 'score', 'similar', 'threshold_calibrated', 'suggested_state',
         'close_code', 'close_notes', 'resolved_at', 'verdict', 'feedback_state'],
@@ -27,7 +27,7 @@ List({
 // The suggestions table's own list (System > incident-sim suggestions, or the related list's "View all").
 List({
     table: 'x_incsim_suggestion',
-    view: 'default_view',
+    view: default_view,
     columns: ['incident', 'rank', 'suggested_number', 'short_description', 'score', 'dense', 'bm25', 'similar',
         'threshold', 'threshold_calibrated', 'threshold_target', 'model_version', 'asked_at', 'close_code',
         'resolved_at', 'verdict', 'verdict_by', 'feedback_state'],

@@ -222,6 +222,7 @@ declare global {
                     {
                         table: 'sys_ui_list'
                         id: '02c564aeaea54d2b8b7b5675c1eb3c45'
+                        deleted: true
                         key: {
                             name: 'x_incsim_suggestion'
                             view: {
@@ -237,6 +238,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '03927949f04a443584aff35402757c99'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'bm25'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: '03a3ac06944d4dd6acfef8e61365bc8c'
                         key: {
@@ -247,6 +271,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '03bf794ba137418296fe542992d6bbc8'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -279,6 +304,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '06fcefeae6fa4ad4bd6ebaa089d1addc'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'suggested_state'
+                        }
+                    },
+                    {
                         table: 'sys_rest_message_fn'
                         id: '07e8cf565400497f8e91e50f134db18b'
                         key: {
@@ -289,6 +337,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '08358117ebdf4f10b844e9cff3d2bb87'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -410,6 +459,7 @@ declare global {
                     {
                         table: 'sys_ui_list'
                         id: '21516c3256a14abd90cc4a5a945fcbe8'
+                        deleted: true
                         key: {
                             name: 'x_incsim_suggestion'
                             view: {
@@ -467,6 +517,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '251607fc07914f3dbda08cfcb4c9515e'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -485,6 +536,29 @@ declare global {
                                 }
                             }
                             element: 'rank'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '258613385233406d918586aa0fb94fe1'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'asked_at'
                         }
                     },
                     {
@@ -524,6 +598,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '2adf0e6ee2d747ac957d25d8e0cbe84b'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'close_code'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: '2d5df2a8d4a84b488df2dec2705c56a2'
                         deleted: true
@@ -531,6 +628,23 @@ declare global {
                             name: 'x_incsim_probe'
                             element: 'a'
                             language: 'en'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list'
+                        id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                        key: {
+                            name: 'x_incsim_suggestion'
+                            view: {
+                                id: 'Default view'
+                                key: {
+                                    name: 'NULL'
+                                }
+                            }
+                            sys_domain: 'global'
+                            element: 'NULL'
+                            relationship: 'NULL'
+                            parent: 'incident'
                         }
                     },
                     {
@@ -547,6 +661,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '3531abfb668543b08e20f5bdcf72bfcb'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -569,7 +684,31 @@ declare global {
                     },
                     {
                         table: 'sys_ui_list_element'
+                        id: '36d00709cf0c47b1a5234496313917d0'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'short_description'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
                         id: '36fe9854253043b5b2ab935474a75c83'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -611,6 +750,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '3b32429248354e3381c9a022c64a7f1e'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -650,6 +790,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '3d404eebd1064499b4529bc3267c0f6c'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -676,6 +817,29 @@ declare global {
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'score'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '3fdb9e9cf31e473eb823e78ce7ef1388'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'close_code'
                         }
                     },
                     {
@@ -717,6 +881,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '4b9e35d48b8e42e1855dc2ba78c16c5b'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -740,6 +905,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '4c8f60af052c435ca30eaf47c61f7b4c'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -788,6 +954,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '50dc5bb56e5348a2929a18a683a5b214'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -827,6 +994,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '53434b2de8ae405291fc6e141156bd12'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -867,6 +1035,52 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '5d2a87255a684ff79a790306e6895f2f'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'verdict'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '5d65abf003474ae18f38a8e3d3590bdf'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'suggested'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: '5d9348a029d04318bef2686d81cb6afc'
                         key: {
@@ -884,6 +1098,29 @@ declare global {
                             value: 'queued'
                             language: 'en'
                             dependent_value: 'NULL'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '645ce890ad864a51b204a4ce5bca4038'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'threshold_calibrated'
                         }
                     },
                     {
@@ -922,7 +1159,54 @@ declare global {
                     },
                     {
                         table: 'sys_ui_list_element'
+                        id: '6c835209797a4971b8c2171e48cd17e2'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'threshold_calibrated'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '6ec615e98c9f41a2b20dfbc00db71227'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'feedback_state'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
                         id: '7558ed980bb945e5b54280bce300b816'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -960,7 +1244,31 @@ declare global {
                     },
                     {
                         table: 'sys_ui_list_element'
+                        id: '79b529cf0d7a4b8abaa6c8e0a9875038'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'score'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
                         id: '7a3827249ef741e696d070458a1bca57'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1024,6 +1332,52 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '846a64e794f34f8e95270cd0b9b28e89'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'suggested_number'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '85fe48894798407a8dccc9bf6d4af276'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'similar'
+                        }
+                    },
+                    {
                         table: 'sys_choice'
                         id: '8655bb75c6a0402fa26a14234caab5c9'
                         key: {
@@ -1037,6 +1391,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '8963f5c84c1642dba7dc5fbc5085b547'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1066,6 +1421,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: '8a91bb7c5dbc432d819cfa34e6aa4e01'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'score'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: '8be9cf5c270842ef94717723c4b4b2c3'
                         key: {
@@ -1077,6 +1455,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '8ef54d4c9dbd48a58246b28ff732ed57'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1103,6 +1482,29 @@ declare global {
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'verdict_at'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: '9194fed7161c4ece828638985f8139a3'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'verdict_by'
                         }
                     },
                     {
@@ -1146,6 +1548,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '986b3b142afe4d91af0037b08ffa2543'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -1169,6 +1572,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: '988ddc2e494349ba98c6067daccaf2d5'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1221,6 +1625,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'a13ccd1636e44ea3a76e73493b9381dd'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'incident'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: 'a26ca4923fae492fabc1748191d1615c'
                         key: {
@@ -1247,6 +1674,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'a7138b95f6da45e8b876e8c2d8069daa'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1276,11 +1704,57 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'a810f5f421d649d49c0ce37648af2c02'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'rank'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: 'a82ab615db584bacadc277ed8928a248'
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'model_version'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'ab240d916134493d9aba79386c5f2154'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'threshold'
                         }
                     },
                     {
@@ -1297,6 +1771,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'accd5ed4c06946039fb0ba0c90d9c69c'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -1328,7 +1803,31 @@ declare global {
                     },
                     {
                         table: 'sys_ui_list_element'
+                        id: 'ad85f9df667f47deb0a754b9aa7bec20'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'short_description'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
                         id: 'b0419dcd400141e595843c44110fb293'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1351,7 +1850,31 @@ declare global {
                     },
                     {
                         table: 'sys_ui_list_element'
+                        id: 'b2c1df424aee490ea8050f46d6a603b9'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'resolved_at'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
                         id: 'b33662664e244307a2213f67b27a108a'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1370,6 +1893,23 @@ declare global {
                                 }
                             }
                             element: 'threshold_calibrated'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list'
+                        id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                        key: {
+                            name: 'x_incsim_suggestion'
+                            view: {
+                                id: 'Default view'
+                                key: {
+                                    name: 'NULL'
+                                }
+                            }
+                            sys_domain: 'global'
+                            element: 'NULL'
+                            relationship: 'NULL'
+                            parent: 'NULL'
                         }
                     },
                     {
@@ -1422,6 +1962,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'bdf7ace4cea84f50bd7ed93b68582935'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -1487,6 +2028,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'cb41a8f6bbee40a781bccb7c98958fcb'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -1519,6 +2061,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'ce5fc536b47c4e89af32869844e75571'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1540,6 +2083,75 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'd68d1d56648e46399c45e720afa66d20'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'model_version'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'd6aaf1964078472093d900d032df4527'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'dense'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'd74e04736ded4cde95fd8e642f12a8ca'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'close_notes'
+                        }
+                    },
+                    {
                         table: 'sys_choice'
                         id: 'd7b7da5a1e2a4a82b9d36cb414e81203'
                         key: {
@@ -1552,7 +2164,31 @@ declare global {
                     },
                     {
                         table: 'sys_ui_list_element'
+                        id: 'd995597f9452408ba4703b92040b65fb'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'rank'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
                         id: 'dde8ab33323248d09e2b923076c92a3a'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -1574,11 +2210,80 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'de7daaa6787b438595731c101b6aa371'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'threshold_target'
+                        }
+                    },
+                    {
                         table: 'sys_dictionary'
                         id: 'e117f3426fe14ea284d27ebcb5a1a12e'
                         key: {
                             name: 'x_incsim_suggestion'
                             element: 'resolved_at'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'e263f97c5581482b97a9e4a8ef499a7a'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'similar'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'e47e8cb068a04f198a7f7033cd3670e9'
+                        key: {
+                            list_id: {
+                                id: 'b6ed9d6abe154b42bdf7622efe2c6257'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'NULL'
+                                }
+                            }
+                            element: 'verdict'
                         }
                     },
                     {
@@ -1606,6 +2311,29 @@ declare global {
                             name: 'x_incsim_suggestion'
                             element: 'dense'
                             language: 'en'
+                        }
+                    },
+                    {
+                        table: 'sys_ui_list_element'
+                        id: 'e7e5eb0c28b5462b8e1f9269882bcb4d'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'feedback_state'
                         }
                     },
                     {
@@ -1640,6 +2368,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'eff1a5693a594a52b26253ba4f2066a3'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1690,6 +2419,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'f65e079d3c4149d3942ca45c50588fa7'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1728,6 +2458,29 @@ declare global {
                         }
                     },
                     {
+                        table: 'sys_ui_list_element'
+                        id: 'facbf12283d24f71a6c87c05dfbae1b0'
+                        key: {
+                            list_id: {
+                                id: '2f67cb8c050a42ceafe426fdc4cdfb61'
+                                key: {
+                                    name: 'x_incsim_suggestion'
+                                    view: {
+                                        id: 'Default view'
+                                        key: {
+                                            name: 'NULL'
+                                        }
+                                    }
+                                    sys_domain: 'global'
+                                    element: 'NULL'
+                                    relationship: 'NULL'
+                                    parent: 'incident'
+                                }
+                            }
+                            element: 'resolved_at'
+                        }
+                    },
+                    {
                         table: 'sys_documentation'
                         id: 'fc204f16fc694f2d9ad8a05e316b7ac6'
                         key: {
@@ -1747,6 +2500,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'fd8f821645cb4c05b8027f4302bb53ff'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '02c564aeaea54d2b8b7b5675c1eb3c45'
@@ -1770,6 +2524,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'fe359db4ddbc437b8799876020859858'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
@@ -1793,6 +2548,7 @@ declare global {
                     {
                         table: 'sys_ui_list_element'
                         id: 'fe80b74b854647f99c94914c0ab509d1'
+                        deleted: true
                         key: {
                             list_id: {
                                 id: '21516c3256a14abd90cc4a5a945fcbe8'
