@@ -13,6 +13,8 @@ Suites (each writes benchmarks/results/<suite>.json|md with the machine's facts 
   quality   the evaluation's headline numbers for the bundle (benchmarks.ingest)
   query-tokens  (opt-in, by name) quality and encode latency under query token caps, sample and SeaMonkey
             (benchmarks.query_tokens; about 25 min with all-mpnet-base-v2)
+  calibrate (opt-in, by name) a calibrate run's phases before and after block scoring, SeaMonkey and the
+            sample at 2,503, plus scoring alone at larger sizes (benchmarks.calibrate)
   int8-static  (opt-in, by name) static QDQ INT8 calibrated on incident text beside the shipped dynamic INT8:
             parity and single-text latency (benchmarks.int8_static; all-mpnet-base-v2 always, about 10 min)
 Default sizes: 10,000 incidents for e2e and notebook, 10,000 and 30,000 for scale, where HNSW build variants
@@ -33,13 +35,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import e2e, ingest, int8_static, notebook, query_tokens, scale
+from benchmarks import calibrate, e2e, ingest, int8_static, notebook, query_tokens, scale
 from benchmarks.corpus import bundle_or_minilm, corpus_cache
 from indexing.bundle import Bundle, load_bundle
 from indexing.store.edge import GraphConfig
 
 DEFAULT_SUITES = ("e2e", "notebook", "scale", "indexing", "quality")
-SUITES = (*DEFAULT_SUITES, "query-tokens", "int8-static")
+SUITES = (*DEFAULT_SUITES, "query-tokens", "int8-static", "calibrate")
 logger = logging.getLogger("benchmarks.run")
 
 
@@ -116,6 +118,8 @@ def main() -> None:
                 ingest.quality_suite(bundle, 2000, args.out, command)
             elif suite == "query-tokens":
                 query_tokens.run_suite(bundle, ["sample", "seamonkey"], [32, 64, 128, 256], args.out, command)
+            elif suite == "calibrate":
+                calibrate.run_suite(bundle, [2503], [2503, 10_000, 20_000], 10_000, args.out, command)
             elif suite == "int8-static":
                 int8_static.main(["--out", str(args.out)])
             durations[suite] = round(time.perf_counter() - t0, 1)

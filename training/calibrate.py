@@ -19,6 +19,7 @@ from indexing.atomic import publish_directory
 from indexing.bundle import MANIFEST, THRESHOLD_UNITS, Bundle, load_bundle
 from indexing.errors import InputDataError
 from training.metrics import clopper_pearson_upper
+from training.protocol import POOLS
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +97,21 @@ class ThresholdRule:
     target: float
     confidence: float
     splits: tuple[str, ...]
+    pool: str = "earlier"  # per incident: best score among the incidents opened before it, or among all others
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
             raise ValueError(f"unknown threshold unit {self.unit!r}: use one of {sorted(UNITS)}")
+        if self.pool not in POOLS:
+            raise ValueError(f"unknown calibration pool {self.pool!r}: use one of {', '.join(POOLS)}")
         if "test" in self.splits:
             raise ValueError("the test split is never used to choose a threshold")
 
     def describe(self) -> str:
         how = (f"one-sided {self.confidence:.0%} Clopper-Pearson upper bound" if self.confidence
                else "point estimate")
-        return f"{UNITS[self.unit]} <= {self.target} ({how}) on {' + '.join(self.splits)}"
+        pool = f", pool {self.pool}" if self.unit == UNIT_INCIDENT else ""
+        return f"{UNITS[self.unit]} <= {self.target} ({how}{pool}) on {' + '.join(self.splits)}"
 
 
 def saw_train_split(bundle: Bundle) -> bool:
@@ -127,13 +132,14 @@ def calibration_splits(bundle: Bundle) -> tuple[tuple[str, ...], str]:
 
 
 def calibration_negatives(evaluation: Evaluation, unit: str, splits: tuple[str, ...],
-                          method: str = "hybrid") -> np.ndarray:
+                          method: str = "hybrid", pool: str = "earlier") -> np.ndarray:
     """Scores that raise a false alarm when at or above the threshold: each duplicate-free incident's best
-    score (per incident), or every negative pair's score (pairs)."""
-    from training.evaluate import pair_arrays, top_scores
+    score (per incident; `pool` "earlier": among the incidents opened before it, "all": among every other
+    incident except those linked to it), or every negative pair's score (pairs)."""
+    from training.summaries import pair_arrays, top_scores
 
     if unit == UNIT_INCIDENT:
-        scores = top_scores(evaluation.incident_split(*splits), method, duplicate=False)
+        scores = top_scores(evaluation.incident_split(*splits), method, duplicate=False, pool=pool)
         return scores[np.isfinite(scores)]
     queries = [q for q in evaluation.queries if q.split in splits]
     scores, labels, _ = pair_arrays(queries, method)
@@ -143,7 +149,7 @@ def calibration_negatives(evaluation: Evaluation, unit: str, splits: tuple[str, 
 
 
 def choose_threshold(evaluation: Evaluation, rule: ThresholdRule, method: str = "hybrid") -> RateThreshold:
-    negatives = calibration_negatives(evaluation, rule.unit, rule.splits, method)
+    negatives = calibration_negatives(evaluation, rule.unit, rule.splits, method, rule.pool)
     if negatives.size == 0:
         raise InputDataError(f"{evaluation.corpus}: {' + '.join(rule.splits)} has nothing to calibrate "
                              f"{UNITS[rule.unit]} on")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import numpy as np
 
 from indexing import lexical, steps
 from indexing.bundle import Bundle
-from indexing.dense_text import DENSE_TEXT_MODES, MemoEncoder, TextEncoder
+from indexing.dense_text import DENSE_TEXT_MODES, TextEncoder
 from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
 from indexing.incidents import Incident, load_incidents
@@ -27,12 +29,14 @@ from training.evaluate import (
     SPLITS,
     Evaluation,
     OfflineScorer,
+    QueryPathEncoder,
     build_scorer,
     counts,
     evaluate_corpus,
     incident_summary,
     summarise,
 )
+from training.pools import compare_pools
 from training.report import mean_with_ci, paired_difference, verdict
 
 logger = logging.getLogger(__name__)
@@ -75,6 +79,17 @@ UNITS_EXPLAINED = [
 ]
 
 
+@contextmanager
+def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
+    """Time one phase of a run into `phases` (seconds) and log it."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+        logger.info("phase %s: %.1f s", name, phases[name])
+
+
 def rule_outcome(evaluation: Evaluation, threshold: float, split: str, n_boot: int = 1000) -> dict[str, Any]:
     """What a threshold reaches on one split: the per-incident rates (k = the service default and 1) and the
     pair FPR/recall, with 95 % intervals."""
@@ -113,7 +128,7 @@ def _scorer(bundle: Bundle, corpus: LabelledCorpus, index_dir: Path | None, enco
 
 
 def choose_dense_text(bundle: Bundle, corpus: LabelledCorpus, evaluation: Evaluation, encoder: TextEncoder,
-                      normalization: str, index_dir: Path | None, modes: Sequence[str], n_boot: int = 1000,
+                      normalization: str, scorer: OfflineScorer, modes: Sequence[str], n_boot: int = 1000,
                       progress: bool = True) -> tuple[dict[str, Any], Evaluation]:
     """Evaluate each dense text mode with the product's indexer and searcher formulas, and keep the bundle's
     unless another one's validation hybrid MRR beats it with the paired 95 % interval above 0 (the best such
@@ -124,11 +139,13 @@ def choose_dense_text(bundle: Bundle, corpus: LabelledCorpus, evaluation: Evalua
         if mode in evaluations:
             continue
         variant = bundle.with_dense_text(mode)
-        variant_dir = (index_dir.with_name(evaluation_index_dir(Path("."), corpus, variant).name)
-                       if index_dir is not None else None)
         logger.info("dense text: evaluating mode %s", mode)
-        scorer = _scorer(variant, corpus, variant_dir, encoder, normalization, progress)
-        evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors={},
+        # the same incidents, BM25 side and texts: only the dense vectors differ, and they are combined from
+        # the full-text and summary vectors the encoder already holds (each text encoded once per run)
+        fields = [(i.short_description, i.description) for i in corpus.incidents]
+        variant_scorer = scorer.with_dense(variant.dense_text.embed(encoder, fields).vectors)
+        variant_scorer.normalization = normalization
+        evaluations[mode] = evaluate_corpus(corpus, variant_scorer, encoder, progress=progress, query_vectors={},
                                             dense_text=variant.dense_text)
     base_val = evaluation.split("validation")
     comparison: dict[str, Any] = {}
@@ -165,8 +182,9 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     mode on validation and calibrate the threshold by the rule (compared with the other rules on the test
     split). Returns the report, the evaluation under the chosen normalisation and mode, and the threshold.
     `index_dir`: where to keep the evaluation index (default: a temporary directory)."""
-    encoder = MemoEncoder(OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length))
-    with steps.step(f"index {corpus.name} for evaluation"):
+    encoder = QueryPathEncoder(OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length))
+    phases: dict[str, float] = {}
+    with steps.step(f"index {corpus.name} for evaluation"), _phase(phases, "index (encode + store)"):
         scorer = _scorer(bundle, corpus, index_dir, encoder, progress=progress)
     cache: dict[str, np.ndarray] = {}
     evaluations: dict[str, Evaluation] = {}
@@ -174,7 +192,8 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     current = bundle.scoring.normalization
     for mode in lexical.NORMALIZATIONS:
         scorer.normalization = mode
-        with steps.step(f"evaluate {corpus.name} with BM25 normalisation {mode}"):
+        with steps.step(f"evaluate {corpus.name} with BM25 normalisation {mode}"), \
+                _phase(phases, f"evaluate (BM25 normalisation {mode})"):
             evaluations[mode] = evaluate_corpus(corpus, scorer, encoder, progress=progress, query_vectors=cache,
                                                 dense_text=bundle.dense_text)
         val = evaluations[mode].split("validation") or evaluations[mode].split("train")
@@ -193,19 +212,21 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     dense_text: dict[str, Any] = {"mode": bundle.dense_text.mode,
                                   "why": "the bundle's (calibrate compares and chooses)"}
     if rule is not None and len(dense_text_modes) > 1:
-        with steps.step(f"compare {len(dense_text_modes)} dense text modes"):
-            dense_text, evaluation = choose_dense_text(bundle, corpus, evaluation, encoder, chosen, index_dir,
+        with steps.step(f"compare {len(dense_text_modes)} dense text modes"), _phase(phases, "dense text modes"):
+            dense_text, evaluation = choose_dense_text(bundle, corpus, evaluation, encoder, chosen, scorer,
                                                        dense_text_modes, n_boot, progress)
     test = evaluation.split("test")
 
     recorded = bundle.manifest["threshold"]
     rules_compared: list[dict[str, Any]] = []
     if rule is not None:
-        with steps.step("calibrate the threshold"):
+        with steps.step("calibrate the threshold"), _phase(phases, "calibrate"):
             chosen_threshold = choose_threshold(evaluation, rule)
+            pools = compare_pools(evaluation, rule) if test else {}
         threshold, source = chosen_threshold.value, "calibrated"
         target = {"unit": rule.unit, "target": rule.target, "confidence": rule.confidence}
-        calibration: dict[str, Any] | None = {**asdict(chosen_threshold), "splits": list(rule.splits)}
+        calibration: dict[str, Any] | None = {**asdict(chosen_threshold), "splits": list(rule.splits),
+                                              **({"pool": rule.pool} if rule.unit == UNIT_INCIDENT else {})}
         calibrated_on = (f"{corpus.name} {' + '.join(rule.splits)} split{'s' if len(rule.splits) > 1 else ''} "
                          f"({corpus.label_kind} labels)")
         today = ThresholdRule(UNIT_PAIR, rule.target, 0.0, ("validation",))
@@ -214,12 +235,14 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
             for confidence in sorted({0.0, rule.confidence}):
                 candidates.append((f"{'per incident' if unit == UNIT_INCIDENT else 'pairs'}, "
                                    f"{'point estimate' if not confidence else f'{confidence:.0%} upper bound'}, "
-                                   f"{' + '.join(rule.splits)}", ThresholdRule(unit, rule.target, confidence,
-                                                                                rule.splits)))
+                                   f"{' + '.join(rule.splits)}", ThresholdRule(
+                                       unit, rule.target, confidence, rule.splits,
+                                       rule.pool if unit == UNIT_INCIDENT else "earlier")))
         seen: set[ThresholdRule] = set()
         unique = [(n, r) for n, r in candidates if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
         if test:
-            with steps.step(f"compare {len(unique)} threshold rules (bootstrap {n_boot})"):
+            with steps.step(f"compare {len(unique)} threshold rules (bootstrap {n_boot})"), \
+                    _phase(phases, "compare threshold rules"):
                 rules_compared = compare_rules(evaluation, unique, n_boot)
             for row in rules_compared:
                 row["chosen"] = row["unit"] == rule.unit and row["confidence"] == rule.confidence and \
@@ -228,9 +251,12 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
         threshold, source = bundle.threshold, bundle.threshold_source
         target = bundle.threshold_target
         calibration, calibrated_on = recorded.get("calibration"), recorded.get("calibrated_on")
-    summaries = {split: summarise(evaluation.split(split), threshold, n_boot) for split in SPLITS}
-    per_incident = {split: incident_summary(evaluation.incident_split(split), threshold, n_boot) for split in SPLITS}
-    threshold_info = threshold_record(evaluation, threshold, source, target, calibration, calibrated_on, n_boot)
+        pools = {}
+    with _phase(phases, "summaries"):
+        summaries = {split: summarise(evaluation.split(split), threshold, n_boot) for split in SPLITS}
+        per_incident = {split: incident_summary(evaluation.incident_split(split), threshold, n_boot)
+                        for split in SPLITS}
+        threshold_info = threshold_record(evaluation, threshold, source, target, calibration, calibrated_on, n_boot)
     headline_split = "test" if test else "validation"
     diff = paired_difference(evaluation.split(headline_split), "mrr", "hybrid", "dense", n_boot)
     report = {
@@ -252,6 +278,9 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
         "dense_text": dense_text,
         "threshold": threshold_info,
         "rules_compared": rules_compared,
+        "pools": pools,
+        "timings": {"phases_s": phases, "total_s": sum(phases.values()), "texts_encoded": encoder.encoded,
+                    "incidents": len(corpus.incidents)},
         "per_incident": per_incident,
         "splits": summaries,
         "hybrid_minus_dense_mrr": {"split": headline_split, **diff},

@@ -22,6 +22,7 @@ from training.evaluate import (
     top_scores,
 )
 from training.metrics import bootstrap_ci, clopper_pearson_upper
+from training.pools import pools_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{pairs.get('recall', float('nan')):.3f} |")
         lines += ["", "Rates per incident: 95% Clopper-Pearson intervals; flag precision and pair FPR: 95% bootstrap "
                       "over incidents/queries.", ""]
+    lines += pools_markdown(report)
     lines += ["## Verdict", "", report["verdict"], ""]
     for split, summary in report.get("per_incident", {}).items():
         if not summary.get("incidents") or "hybrid" not in summary:

@@ -87,6 +87,10 @@ def calibrate(
     n: Annotated[int, typer.Option(help="Incidents to generate when --data sample.")] = 2000,
     out: Annotated[Path, typer.Option(help="Report directory.")] = Path("benchmarks/results"),
     bootstrap: Annotated[int, typer.Option(min=100)] = 1000,
+    pool: Annotated[str, typer.Option(
+        help="Per incident: each duplicate-free calibration incident's best score among the incidents opened "
+             "before it ('earlier') or among all other incidents except its links ('all', the pool the service "
+             "searches). Both are reported side by side on the test split.")] = "earlier",
 ) -> None:
     """Choose the threshold on labelled data and write it into a new bundle version. The threshold is the lowest
     whose targeted rate, bounded with --confidence, stays under the target on the calibration splits (train +
@@ -99,10 +103,12 @@ def calibrate(
         fail(ValueError("give --target-false-alarm (per incident) or --target-fpr (pairs), not both"))
     if 0.0 < confidence < 0.5:
         fail(ValueError("--confidence must be 0 (the point estimate) or at least 0.5"))
+    if pool not in ("earlier", "all"):
+        fail(ValueError("--pool must be 'earlier' or 'all'"))
     if target_fpr is not None:
         rule_args: dict[str, Any] = {"unit": UNIT_PAIR, "target": target_fpr, "confidence": confidence}
     else:
-        rule_args = {"unit": UNIT_INCIDENT, "confidence": confidence,
+        rule_args = {"unit": UNIT_INCIDENT, "confidence": confidence, "pool": pool,
                      "target": DEFAULT_TARGET_FALSE_ALARM if target_false_alarm is None else target_false_alarm}
     try:
         settings, bundle, corpus, report, evaluation, threshold = _quality(data, data_dir, n, False, bootstrap,
