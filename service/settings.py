@@ -155,6 +155,19 @@ class Settings(BaseSettings):
                                      "recorded since (it becomes duplicate feedback); 0 = never.")
     flag_link_window_days: float = Field(14.0, gt=0, le=365, description="How long after an answer a link still "
                                          "counts as feedback on it.")
+    flag_recalibrate_min_answers: int = Field(200, ge=1, le=1_000_000, description="POST "
+                                              "/admin/threshold/recalibrate and `calibrate --live` refuse to apply "
+                                              "a threshold chosen on fewer logged answers (a dry run still shows "
+                                              "it).")
+    flag_online_rule: Literal["off", "aci"] = Field("off", description="An online threshold rule: `aci` (adaptive "
+                                                    "conformal inference) moves a live threshold after each answer "
+                                                    "so the long-run flagged share of negatives tracks the target; "
+                                                    "shown in GET /admin/threshold and applicable with "
+                                                    "recalibrate {\"method\": \"aci\"}. Off until a replay says "
+                                                    "it should ship by default.")
+    flag_aci_gamma: float = Field(0.005, gt=0, le=0.5, description="Step size of the online rule's level.")
+    flag_aci_window: int = Field(1000, ge=50, le=100_000, description="Negative best scores the online rule's "
+                                 "quantile is taken over.")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field("json", description="Service logs: JSON lines or plain text.")
 

@@ -16,18 +16,22 @@ from service.flag.feedback import (
     QdrantFeedbackStore,
     Verdict,
 )
+from service.flag.online import AdaptiveThreshold
+from service.flag.recalibration import Recalibrator
 from service.flag.watch import FlagWatch, Promise, calibration_promise
 
 if TYPE_CHECKING:
+    from indexing.bundle import Bundle
     from service.engine import Engine
     from service.metrics import Metrics
     from service.settings import Settings
+    from service.versions.switcher import ModelSwitcher
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AnswerLog", "AnswerRecord", "FeedbackRecord", "FeedbackStore", "FileFeedbackStore", "FlagWatch",
-           "Promise", "QdrantFeedbackStore", "Verdict", "build_flag_watch", "calibration_promise",
-           "feedback_store_for", "payload_fetcher"]
+__all__ = ["AdaptiveThreshold", "AnswerLog", "AnswerRecord", "FeedbackRecord", "FeedbackStore", "FileFeedbackStore",
+           "FlagWatch", "Promise", "QdrantFeedbackStore", "Recalibrator", "Verdict", "build_flag_watch",
+           "build_recalibrator", "calibration_promise", "feedback_store_for", "online_rule", "payload_fetcher"]
 
 
 def feedback_store_for(settings: Settings, engine: Engine) -> FeedbackStore:
@@ -45,7 +49,23 @@ def build_flag_watch(settings: Settings, engine: Engine, metrics: Metrics | None
     answers = AnswerLog(settings.data_dir / "flag" / settings.collection, capacity=settings.flag_answer_log_size)
     return FlagWatch(lambda: engine.bundle, answers, feedback_store_for(settings, engine),
                      window=settings.flag_window, level=settings.flag_confidence,
-                     duplicate_share=settings.flag_duplicate_share, metrics=metrics)
+                     duplicate_share=settings.flag_duplicate_share, metrics=metrics,
+                     online=online_rule(settings, engine.bundle))
+
+
+def online_rule(settings: Settings, bundle: Bundle) -> AdaptiveThreshold | None:
+    """The online threshold rule when Settings.flag_online_rule turns it on, started at the bundle's threshold."""
+    if settings.flag_online_rule != "aci":
+        return None
+    target = bundle.threshold_target
+    rate = float(target["target"]) if target and target.get("unit") == "incident_false_alarm" else 0.05
+    return AdaptiveThreshold(rate, bundle.threshold, gamma=settings.flag_aci_gamma, window=settings.flag_aci_window)
+
+
+def build_recalibrator(settings: Settings, engine: Engine, watch: FlagWatch,
+                       switcher: ModelSwitcher | None) -> Recalibrator:
+    return Recalibrator(watch, lambda: engine.bundle, engine.registry, switcher,
+                        min_answers=settings.flag_recalibrate_min_answers)
 
 
 def payload_fetcher(engine: Engine, batch: int = 256) -> Any:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.flag.answers import SUGGESTED_KEPT, AnswerLog, AnswerRecord
 from service.flag.feedback import LINK_SOURCE, FeedbackCounts, FeedbackRecord, FeedbackStore, Verdict, now_iso
+from service.flag.online import AdaptiveThreshold
 from service.flag.stats import clopper_pearson
 
 if TYPE_CHECKING:
@@ -84,8 +85,9 @@ class FlagWatch:
 
     def __init__(self, bundle: Callable[[], Bundle], answers: AnswerLog, feedback: FeedbackStore,
                  window: int = 500, level: float = 0.95, duplicate_share: float | None = None,
-                 counts_ttl_s: float = 15.0, metrics: Any = None) -> None:
+                 counts_ttl_s: float = 15.0, metrics: Any = None, online: AdaptiveThreshold | None = None) -> None:
         self._bundle = bundle
+        self.online = online  # the online rule (Settings.flag_online_rule), fed every answer; None: off
         self.answers = answers
         self.feedback = feedback
         self.window = window
@@ -112,6 +114,8 @@ class FlagWatch:
                               threshold=float(answer.threshold), model_version=answer.model_version,
                               threshold_source=answer.threshold_source, suggested=suggested)
         self.answers.record(record)
+        if self.online is not None and best is not None:  # every answer counts as a negative when it is given
+            self.online.update(best)
         if self.metrics is not None:
             self.metrics.observe_flag(record)
         return record
@@ -278,8 +282,10 @@ class FlagWatch:
                          "precision": self.precision(counts), "store": self.feedback.kind},
             "last_recalibration": {"model_version": bundle.model_version, "created_at": manifest.get("created_at"),
                                    "derived_from": manifest.get("derived_from"),
-                                   "how": "offline calibration (incident-sim calibrate)"
-                                   if bundle.threshold_source == "calibrated" else "none: uncalibrated default"},
+                                   "how": (manifest.get("threshold_only") or {}).get("how") or (
+                                       "offline calibration (incident-sim calibrate)"
+                                       if bundle.threshold_source == "calibrated" else "none: uncalibrated default")},
+            "online": self.online.state().to_dict() if self.online is not None else None,
         }
 
     def close(self) -> None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from indexing.errors import InvalidQueryError
 from indexing.incidents import check_datetime_value, check_text_value, normalise_number
 from service.auth import require
+from service.flag import build_recalibrator
 from service.flag.feedback import Verdict
+from service.flag.recalibration import Recalibrator
 from service.flag.watch import FlagWatch
 from service.schemas import error_responses
 from service.settings import Scope
@@ -145,6 +147,55 @@ def get_feedback(request: Request,
         raise InvalidQueryError(str(exc)) from exc
     return FeedbackPageOut(items=[FeedbackOut(**r.to_dict()) for r in page.items], next_cursor=page.next_cursor,
                            total=page.total)
+
+
+class RecalibrateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"apply": False}]})
+
+    apply: bool = Field(False, description="false (default): a dry run, shows the threshold it would choose; true: "
+                        "writes it as a threshold-only bundle and switches to it on the serving index.")
+    method: Literal["clopper_pearson", "aci"] = Field("clopper_pearson", description="clopper_pearson: the offline "
+                                                      "rule on the recent answers; aci: the online rule's threshold "
+                                                      "(needs INCIDENT_SIM_FLAG_ONLINE_RULE=aci).")
+
+
+class RecalibrationOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "applied": False, "method": "clopper_pearson", "reason": "dry run: pass apply to switch to it",
+        "model_version": None, "switch": None,
+        "proposal": {"threshold": 0.8123, "point_estimate": 0.7934, "current": 0.782, "target": 0.05,
+                     "confidence": 0.95, "negatives": 1890, "false_alarms": 77, "rate": 0.0407,
+                     "upper_bound": 0.0493, "bound_met": True, "hits": 41, "hits_caught": 12, "hit_rate": 0.293,
+                     "answers": 1931, "models": ["mpnet-baseline-20261122071937-a357ef6f+cal20261122101500"],
+                     "flagged_share_now": 0.061, "flagged_share_new": 0.046}}]})
+
+    applied: bool
+    method: str
+    reason: str
+    proposal: dict[str, Any] = Field(description="The chosen threshold, the point-estimate rule's on the same "
+                                     "answers (never above it), the counts it rests on.")
+    model_version: str | None = Field(description="The new bundle, when applied.")
+    switch: dict[str, Any] | None
+
+
+def recalibrator_of(request: Request) -> Recalibrator:
+    state = request.app.state
+    if getattr(state, "recalibrator", None) is None:
+        state.recalibrator = build_recalibrator(state.settings, state.engine, state.flag, state.switcher)
+    return state.recalibrator
+
+
+@admin_router.post("/threshold/recalibrate", name="recalibrate_threshold", response_model=RecalibrationOut,
+                   responses=error_responses(401, 403, 409, 415, 422, 429, 503),
+                   summary="Choose the threshold from the recent answers; with apply, switch to it (no re-index)",
+                   description="Each logged answer without confirmed-duplicate feedback counts as a negative "
+                               "(conservative), confirmed duplicates as hits; the offline Clopper-Pearson rule and "
+                               "target choose the threshold. A dry run unless `apply` is true: then a threshold-only "
+                               "bundle is published and switched to on the serving index (seconds, nothing "
+                               "re-embedded; POST /admin/models/rollback undoes it).")
+def recalibrate(request: Request, body: RecalibrateIn | None = None) -> RecalibrationOut:
+    body = body or RecalibrateIn()
+    return RecalibrationOut(**recalibrator_of(request).run(apply=body.apply, method=body.method).to_dict())
 
 
 @admin_router.get("/threshold", name="threshold_status", response_model=ThresholdStatusOut,

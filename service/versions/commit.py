@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def commit(versions: VersionSet, catalog: IndexCatalog, registry: BundleRegistry, target: ServingVersion,
-           model_switch: bool = True) -> ServingVersion:
-    """Make `target` serve (call with the write lock held); returns the version it replaced."""
+           model_switch: bool = True, retire: bool = True) -> ServingVersion:
+    """Make `target` serve (call with the write lock held); returns the version it replaced (kept for a rollback
+    unless `retire` is False: a threshold-only switch, whose versions share one store)."""
     assert target.index_name is not None
     before = registry.active_version() if model_switch else None
     if model_switch:
@@ -41,4 +42,4 @@ def commit(versions: VersionSet, catalog: IndexCatalog, registry: BundleRegistry
             except Exception:  # the index pointer decides what serves; the next start repairs the registry
                 logger.exception("could not put the registry pointer back to %s", before)
         raise
-    return versions.swap(target)
+    return versions.swap(target, retire)

@@ -23,9 +23,9 @@ class VersionContext:
     replica_id: str  # names this replica's rebuild in a shared catalog's control record
     metrics: Metrics | None = None
 
-    def commit(self, target: ServingVersion, model_switch: bool = True) -> ServingVersion:
+    def commit(self, target: ServingVersion, model_switch: bool = True, retire: bool = True) -> ServingVersion:
         """The one commit protocol (service/versions/commit.py); call with the write lock held."""
-        return commit(self.versions, self.catalog, self.registry, target, model_switch)
+        return commit(self.versions, self.catalog, self.registry, target, model_switch, retire)
 
     def retention(self, retain: int) -> list[str]:
         with self.versions.write_lock:

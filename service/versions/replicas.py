@@ -8,7 +8,7 @@ import time
 import uuid
 
 from indexing.bundle import load_bundle
-from indexing.errors import StoreUnavailableError
+from indexing.errors import BundleError, StoreUnavailableError
 from indexing.registry import BundleRegistry
 from indexing.store.base import IndexCatalog, rebuild_in_progress
 from service.versions.serving import EncoderOptions, ServingVersion
@@ -28,6 +28,7 @@ class ReplicaFollower:
         self.replica_id = uuid.uuid4().hex  # names this replica's own rebuild in the shared control record
         self._followed_at = float("-inf")
         self._opened: ServingVersion | None = None  # the other replica's rebuild target this one writes to
+        self._model_checked_at = float("-inf")
 
     def follow(self, strict: bool) -> None:
         """A rebuild elsewhere: open its new version so this replica's writes go to both (every write checks:
@@ -59,6 +60,8 @@ class ReplicaFollower:
                 versions.swap(target)
                 versions.set_rebuild_target(None)
                 ours = None
+            elif active is not None and not building:
+                self._follow_threshold_switch()
             if building and building != active and (ours is None or ours.index_name != building):
                 self._opened = self.open_version(building, str(control.get("model_version") or ""))
                 versions.set_rebuild_target(self._opened)
@@ -68,6 +71,27 @@ class ReplicaFollower:
                 logger.info("the rebuild of %s ended elsewhere without a switch: writes go to %s only",
                             ours.index_name, versions.current.index_name)
                 versions.set_rebuild_target(None)
+
+    def _follow_threshold_switch(self) -> None:
+        """Another replica made a threshold-only switch: the alias still names the serving index version, its
+        record names another bundle (checked at most every `follow_interval_s`). Call with the write lock held."""
+        assert self.catalog is not None and self.registry is not None
+        if time.monotonic() - self._model_checked_at < self.follow_interval_s:
+            return
+        self._model_checked_at = time.monotonic()
+        try:
+            recorded = self.catalog.active_model()
+            current = self.versions.current
+            if not recorded or recorded == current.bundle.model_version:
+                return
+            target = current.sharing(load_bundle(self.registry.path_of(recorded)))
+        except (StoreUnavailableError, BundleError) as exc:  # tried again at the next check
+            logger.warning("could not follow the bundle the index pointer names: %s", exc)
+            return
+        target.searcher()  # the recorded bundle must fit this index (it does: a switch checked it)
+        logger.info("another replica switched the threshold: model %s (threshold %.4f) on index %s: following",
+                    recorded, target.bundle.threshold, current.index_name)
+        self.versions.swap(target, retire=False)
 
     def open_version(self, name: str, model_version: str = "") -> ServingVersion:
         assert self.catalog is not None and self.registry is not None

@@ -26,6 +26,11 @@ FINAL_PASS_MAX = 32  # few enough incidents to re-embed while writes wait
 
 
 def roll_back(ctx: VersionContext) -> RebuildStatus:
+    from service.versions.threshold import switch_threshold, threshold_parent
+
+    parent = threshold_parent(ctx)  # a threshold-only bundle serves: back to the one it was derived from, same index
+    if parent is not None:
+        return switch_threshold(ctx, parent, state="rolled_back")
     current = ctx.versions.current
     candidates = [n for n, complete in ctx.catalog.versions().items()
                   if complete and n != current.index_name and ctx.catalog.model_of(n) != current.bundle.model_version]

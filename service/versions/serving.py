@@ -65,6 +65,14 @@ class ServingVersion:
                     self._query_encoder = encoder
         return self._query_encoder, self._batcher
 
+    def sharing(self, bundle: Bundle) -> ServingVersion:
+        """`bundle` serving on this same index version (a threshold-only change: same encoder and scoring), with
+        this version's encoder, store and query encoder (its cache stays valid): nothing is re-embedded."""
+        other = ServingVersion(bundle, self.encoder, self.store, self.index_name, self.candidate_k)
+        with self._lock:
+            other._query_encoder, other._batcher = self._query_encoder, self._batcher
+        return other
+
     def close_batcher(self) -> None:
         if self._batcher is not None:
             self._batcher.close()

@@ -44,12 +44,13 @@ class VersionSet:
         return {v.index_name for _, v in self.draining}
 
     # -- changing (call with the write lock held) -----------------------------------------
-    def swap(self, target: ServingVersion) -> ServingVersion:
-        """Make `target` current; the version it replaces is kept (retired) unless it is `target` itself."""
+    def swap(self, target: ServingVersion, retire: bool = True) -> ServingVersion:
+        """Make `target` current; the version it replaces is kept (retired) unless it is `target` itself, or
+        `retire` is False (a threshold-only switch: it shares `target`'s store, which stays open with it)."""
         old, self.current = self.current, target
         if target in self.retired:
             self.retired.remove(target)
-        if old is not target and old not in self.retired:
+        if retire and old is not target and old not in self.retired:
             self.retired.append(old)
         return old
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from indexing.bundle import load_bundle
+from indexing.bundle import Bundle, load_bundle
 from indexing.errors import SwapInProgressError, SwapRefusedError
 from indexing.store.base import rebuild_in_progress
 from service.metrics import Metrics
@@ -46,6 +46,7 @@ class RebuildStatus:
     self_retrieval: float | None = None
     replayed: int | None = None  # rollback: writes the version rolled back to had missed, replayed into it
     stall_seconds: float | None = None  # rollback: how long incident writes waited for its final catch-up
+    reused_index: bool | None = None  # a threshold-only switch: the serving index version, nothing re-embedded
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,12 +115,18 @@ class ModelSwitcher:
                                           "for it")
 
     def activate(self, model_version: str, background: bool = True) -> RebuildStatus:
-        """Validate the bundle and the room on disk now (BundleError, NotWritableError), then rebuild and switch."""
+        """Validate the bundle and the room on disk now (BundleError, NotWritableError), then rebuild and switch.
+        A bundle written as a threshold-only change of the serving one (a live recalibration) switches at once on
+        the serving index instead (`switch_threshold`)."""
         from service.versions.rebuild import run_rebuild
+        from service.versions.threshold import is_threshold_only, scoring_differences
 
         with self._guard:
             self._refuse_if_busy()  # refused at once, before the bundle is hashed
         bundle = load_bundle(self.context.registry.path_of(model_version))  # checksums + parity, outside the guard
+        if is_threshold_only(bundle) and bundle.model_version != self.context.versions.current.bundle.model_version \
+                and not scoring_differences(self.context.versions.current.bundle, bundle):
+            return self.switch_threshold(model_version, bundle)
         with self._guard:
             self._refuse_if_busy()
             versions = self.context.versions
@@ -137,6 +144,17 @@ class ModelSwitcher:
                 self._thread.start()
             else:
                 run_rebuild(self.context, self.options, bundle, self._status)
+            return self._status
+
+    def switch_threshold(self, model_version: str, bundle: Bundle | None = None) -> RebuildStatus:
+        """Serve `model_version`, a bundle that differs from the serving one only in its threshold, on the serving
+        index version: no rebuild, nothing re-embedded (service/versions/threshold.py); SwapRefusedError otherwise."""
+        from service.versions.threshold import switch_threshold
+
+        bundle = bundle or load_bundle(self.context.registry.path_of(model_version))
+        with self._guard:
+            self._refuse_if_busy()
+            self._status = switch_threshold(self.context, bundle)
             return self._status
 
     def wait(self, timeout: float | None = None) -> RebuildStatus:
