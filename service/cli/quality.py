@@ -90,7 +90,8 @@ def calibrate(
     pool: Annotated[str, typer.Option(
         help="Per incident: each duplicate-free calibration incident's best score among the incidents opened "
              "before it ('earlier') or among all other incidents except its links ('all', the pool the service "
-             "searches). Both are reported side by side on the test split.")] = "earlier",
+             "searches; the default: SeaMonkey and the sample, README). Both are reported side by side on the test "
+             "split.")] = "all",
 ) -> None:
     """Choose the threshold on labelled data and write it into a new bundle version. The threshold is the lowest
     whose targeted rate, bounded with --confidence, stays under the target on the calibration splits (train +
