@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from indexing.errors import InvalidQueryError
@@ -193,8 +193,8 @@ def recalibrator_of(request: Request) -> Recalibrator:
                                "target choose the threshold. A dry run unless `apply` is true: then a threshold-only "
                                "bundle is published and switched to on the serving index (seconds, nothing "
                                "re-embedded; POST /admin/models/rollback undoes it).")
-def recalibrate(request: Request, body: RecalibrateIn | None = None) -> RecalibrationOut:
-    body = body or RecalibrateIn()
+def recalibrate(request: Request,
+                body: Annotated[RecalibrateIn, Body(default_factory=RecalibrateIn)]) -> RecalibrationOut:
     return RecalibrationOut(**recalibrator_of(request).run(apply=body.apply, method=body.method).to_dict())
 
 
