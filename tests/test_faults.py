@@ -166,7 +166,12 @@ def run_cli(service: Service, *args: str, env: dict[str, str] | None = None, tim
 def shard_files(settings: Settings) -> set[str]:
     """Every file of every index version's shard: what a refused second opener used to delete."""
     base = settings.edge_index_dir
-    return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() and "shard" in p.parts}
+    found: set[str] = set()
+    for root, _dirs, files in os.walk(base):  # the live service creates and removes files meanwhile: no raise
+        rel = Path(root).relative_to(base)
+        if "shard" in rel.parts:
+            found.update(str(rel / f) for f in files)
+    return found
 
 
 def second_process(service: Service, settings: Settings, args: tuple[str, ...]) -> None:

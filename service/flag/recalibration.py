@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -126,7 +127,14 @@ class Recalibrator:
         evaluation = {"live": proposal.to_dict(), "offline": parent.manifest.get("evaluation")}
         extra = {THRESHOLD_ONLY_KEY: {"from": parent.model_version, "how": f"live recalibration ({method})",
                                       "at": datetime.now(UTC).isoformat()}}
-        path = write_calibrated_bundle(parent, self.registry.root, record, evaluation, extra=extra)
+        try:
+            path = write_calibrated_bundle(parent, self.registry.root, record, evaluation, extra=extra)
+        except FileExistsError:  # versions are stamped to the second: another apply made one in this second
+            time.sleep(1.0)
+            try:
+                path = write_calibrated_bundle(parent, self.registry.root, record, evaluation, extra=extra)
+            except FileExistsError as exc:
+                raise SwapRefusedError("another recalibration wrote a bundle in this second; apply again") from exc
         self.registry.publish(path)  # in place: records its manifest digest
         load_bundle(path)
         return path
