@@ -26,7 +26,7 @@ from training.evaluate import (
     summarise,
 )
 from training.pools import compare_pools, false_alarms
-from training.quality import load_labelled
+from training.quality import DEFAULT_SEAMONKEY, load_labelled
 
 
 def _scorer(corpus: LabelledCorpus, encoder: TextEncoder, mode: str, normalization: str) -> OfflineScorer:
@@ -65,9 +65,15 @@ def _assert_same(new: Any, old: Any, path: str = "") -> None:
         assert new == old, path
 
 
-@pytest.mark.parametrize(("mode", "normalization"), [("full", "idf_upper_bound"), ("mean_cosine", "query_self_score")])
-def test_block_scoring_gives_the_per_query_reports_on_seamonkey(mode: str, normalization: str) -> None:
-    corpus = load_labelled("seamonkey")
+ON_SEAMONKEY = pytest.mark.skipif(not DEFAULT_SEAMONKEY.is_dir(), reason="../shared/data/seamonkey not present")
+
+
+@pytest.mark.parametrize(("corpus_name", "mode", "normalization"), [
+    pytest.param("seamonkey", "full", "idf_upper_bound", marks=ON_SEAMONKEY),
+    pytest.param("seamonkey", "mean_cosine", "query_self_score", marks=ON_SEAMONKEY),
+    ("sample", "full", "idf_upper_bound")])  # the sample always exists: the comparison runs on every checkout
+def test_block_scoring_gives_the_per_query_reports(corpus_name: str, mode: str, normalization: str) -> None:
+    corpus = load_labelled(corpus_name) if corpus_name == "seamonkey" else load_labelled("sample", n=400)
     old_encoder = WordHashEncoder()
     old = evaluate_per_query(corpus, _scorer(corpus, old_encoder, mode, normalization), old_encoder, DenseText(mode))
     encoder = QueryPathEncoder(WordHashEncoder())
