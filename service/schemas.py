@@ -93,9 +93,9 @@ class SimilarIncident(BaseModel):
     bm25_raw: float = Field(description="Qdrant's BM25 score before normalisation (IDF-weighted).")
     matched_terms: list[str] = Field(description="Query words this incident contains, rarest in the index first.")
     similar: bool = Field(description="score >= threshold (see threshold_target for what the threshold promises).")
-    close_notes: str | None = Field(None, description="Only with include_resolution: how it was resolved.")
-    close_code: str | None = Field(None, description="Only with include_resolution: the resolution code.")
-    resolved_at: str | None = Field(None, description="Only with include_resolution: when it was resolved.")
+    close_notes: str | None = Field(None, description="Null unless include_resolution: how it was resolved.")
+    close_code: str | None = Field(None, description="Null unless include_resolution: the resolution code.")
+    resolved_at: str | None = Field(None, description="Null unless include_resolution: when it was resolved.")
 
 
 class ThresholdTarget(BaseModel):

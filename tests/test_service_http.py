@@ -34,7 +34,9 @@ def test_similar_returns_scored_incidents(live: httpx.Client, incidents: list[In
     assert results[0]["number"] == target.number  # the incident itself is the best match
     for item in results:
         assert set(item) == {"number", "short_description", "category", "assignment_group", "state", "opened_at",
-                             "score", "dense", "bm25", "bm25_raw", "matched_terms", "similar"}
+                             "score", "dense", "bm25", "bm25_raw", "matched_terms", "similar",
+                             "close_notes", "close_code", "resolved_at"}
+        assert (item["close_notes"], item["close_code"], item["resolved_at"]) == (None, None, None)  # not asked
         assert item["score"] == pytest.approx(0.7 * item["dense"] + 0.3 * item["bm25"], abs=1e-9)
         assert 0 <= item["bm25"] <= 1
         assert item["similar"] == (item["score"] >= body["threshold"])
