@@ -13,7 +13,7 @@ from service.auth import KeyRing
 from service.background_indexing import BackgroundIndexer
 from service.engine import Engine
 from service.errors import install_error_handlers
-from service.flag import build_flag_watch, payload_fetcher
+from service.flag import build_flag_watch, build_recalibrator, payload_fetcher
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.routes import admin, health, incidents, similar
@@ -69,6 +69,7 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
         postpone=lambda: "the background indexing runs" if background_indexing is not None
         and background_indexing.progress().filling else None) if app.state.switcher else None
     app.state.flag = build_flag_watch(settings, engine, metrics)  # answer log, feedback, live watch
+    app.state.recalibrator = build_recalibrator(settings, engine, app.state.flag, app.state.switcher)
     install_error_handlers(app)
 
     routers = (similar.router, incidents.router, admin.router, admin.index_router, health.router,

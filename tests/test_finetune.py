@@ -18,9 +18,10 @@ from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import InputDataError
 from indexing.incidents import Incident
+from training.adapter_checks import load_without_peft
 from training.data.labels import LabelledCorpus, from_incidents
 from training.evaluate import time_boundaries
-from training.finetune import AdapterCheckError, TrainConfig, TrainedModel, load_without_peft, train
+from training.finetune import AdapterCheckError, TrainConfig, TrainedModel, train
 from training.pairs import PairSet, link_components, mine_pairs
 from training.promote import GATE_REFUSED_EXIT_CODE, compare, evaluate_bundle
 
@@ -91,7 +92,8 @@ def test_adapter_effect_check_fails_when_the_exported_model_is_the_base_model(mi
     """The other half of the notebook bug: an adapter trained somewhere, the base model evaluated/exported."""
     from sentence_transformers import SentenceTransformer
 
-    from training.finetune import CHECK_TEXTS, _embeddings, check_and_save
+    from training.adapter_checks import CHECK_TEXTS, check_and_save
+    from training.adapter_checks import embeddings as _embeddings
 
     model = SentenceTransformer(str(minilm_dir), device="cpu")
     base = _embeddings(model, CHECK_TEXTS)

@@ -1,25 +1,13 @@
-"""Fine-tune a sentence-transformers encoder on mined pairs: LoRA (peft) on the transformer inside the
-SentenceTransformer (model[0].auto_model; the attribute behind it in sentence-transformers 5), or full
-fine-tuning; then the always-on adapter checks and the merge.
-
-Checks (any failure raises AdapterCheckError and nothing is exported):
-1. the trained model's embeddings differ from the base model's on a fixed sample by more than
-   `adapter_effect_floor` (catches an adapter attached where the forward pass never goes);
-2. after `merge_and_unload()` the merged model's embeddings equal the adapter model's
-   (max abs difference <= `merge_tolerance`);
-3. the saved merged model loads as a plain SentenceTransformer in a fresh interpreter where peft
-   cannot be imported, and gives the same embeddings."""
+"""Fine-tune a sentence-transformers encoder on mined pairs: LoRA (peft, training/lora.py) on the transformer
+inside the SentenceTransformer, or full fine-tuning; then the always-on adapter checks and the merge
+(training/adapter_checks.py: any failure raises AdapterCheckError and nothing is exported)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
-import os
 import random
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,28 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm import tqdm
 
 from indexing.errors import IncidentSimError
+from training.adapter_checks import CHECK_TEXTS, check_and_save, embeddings
 from training.deps import require
+from training.lora import AdapterCheckError, attach_lora, target_modules_for
 from training.pairs import PairSet, TrainingPair
 
 logger = logging.getLogger(__name__)
-
-# LoRA targets by transformer family: the attention projections.
-DEFAULT_TARGET_MODULES = {"mpnet": ["q", "k", "v", "o"], "bert": ["query", "key", "value"]}
-
-CHECK_TEXTS = (
-    "VPN connection drops every few minutes for remote users after the gateway certificate was renewed",
-    "Outlook cannot connect to Exchange; mailbox shows disconnected on several laptops in building 2",
-    "Printer on floor 3 prints blank pages after the driver update",
-    "SAP payroll batch job PRD-PAY-01 stuck in running state since 02:00",
-    "Disk /var on db-prod-07 at 97% usage, alert from monitoring",
-    "user locked out of account after password reset, MFA prompt never arrives",
-    "Wi-Fi in the London office slow, packet loss to the core switch",
-    "error 0x80070005 access denied when installing the Teams update",
-)
-
-
-class AdapterCheckError(IncidentSimError):
-    """A fine-tuned model failed one of the always-on checks; it must not be exported."""
+__all__ = ["AdapterCheckError", "TrainConfig", "TrainedModel", "train"]
 
 
 class TrainConfig(BaseModel):
@@ -120,55 +93,6 @@ class TrainedModel:
 Attach = Callable[[Any, TrainConfig], None]
 
 
-def target_modules_for(model: Any, cfg: TrainConfig) -> list[str]:
-    if cfg.target_modules:
-        return cfg.target_modules
-    model_type = getattr(get_transformer(model).config, "model_type", "")
-    if model_type not in DEFAULT_TARGET_MODULES:
-        raise IncidentSimError(f"no default LoRA target modules for model type {model_type!r}: "
-                               "pass --target-modules")
-    return DEFAULT_TARGET_MODULES[model_type]
-
-
-def transformer_attribute(model: Any) -> str:
-    """Name of the attribute of model[0] that holds the Hugging Face transformer its forward pass runs.
-    sentence-transformers 5.x keeps it in `model` and exposes `auto_model` as a read-only property:
-    assigning a wrapper to `auto_model` there only registers a stray submodule that forward never calls."""
-    return "model" if isinstance(getattr(type(model[0]), "auto_model", None), property) else "auto_model"
-
-
-def get_transformer(model: Any) -> Any:
-    return getattr(model[0], transformer_attribute(model))
-
-
-def set_transformer(model: Any, module: Any) -> None:
-    setattr(model[0], transformer_attribute(model), module)
-    if get_transformer(model) is not module:
-        raise AdapterCheckError("could not put the wrapped transformer where the SentenceTransformer runs it")
-
-
-def attach_lora(model: Any, cfg: TrainConfig) -> None:
-    """Wrap the transformer *inside* the SentenceTransformer (model[0].auto_model) with a LoRA adapter, so
-    every forward pass of the SentenceTransformer, in training and evaluation, goes through it."""
-    peft = require("peft")
-    lora = peft.LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                           target_modules=target_modules_for(model, cfg), bias="none")
-    set_transformer(model, peft.get_peft_model(get_transformer(model), lora))
-
-
-def _peft_wrapper(model: Any) -> Any:
-    """The peft model wrapping the transformer that the SentenceTransformer's forward pass runs."""
-    runs = get_transformer(model)
-    if hasattr(runs, "merge_and_unload"):
-        return runs
-    for module in model.modules():
-        if hasattr(module, "merge_and_unload") and hasattr(module, "get_base_model") \
-                and module.get_base_model() is runs:
-            return module
-    raise AdapterCheckError(f"no peft adapter wraps the {type(runs).__name__} the SentenceTransformer runs: the "
-                            "adapter was attached elsewhere")
-
-
 def _batches(pairs: Sequence[TrainingPair], groups: dict[str, int], batch_size: int,
              rng: random.Random) -> Iterator[list[TrainingPair]]:
     """Shuffled batches in which no two pairs share a link component: with in-batch negatives, another
@@ -191,19 +115,6 @@ def _batches(pairs: Sequence[TrainingPair], groups: dict[str, int], batch_size: 
             yield batch
 
 
-def _within(a: np.ndarray, b: np.ndarray, tolerance: float, what: str) -> float:
-    """Max abs difference of two embedding matrices; AdapterCheckError above the tolerance."""
-    diff = float(np.abs(a - b).max())
-    if diff > tolerance:
-        raise AdapterCheckError(f"{what} by {diff:.2e} (tolerance {tolerance:.0e})")
-    return diff
-
-
-def _embeddings(model: Any, texts: Sequence[str]) -> np.ndarray:
-    return np.asarray(model.encode(list(texts), batch_size=16, convert_to_numpy=True,
-                                   normalize_embeddings=False, show_progress_bar=False), dtype=np.float64)
-
-
 def train(base_model_dir: Path, pair_set: PairSet, cfg: TrainConfig, out_dir: Path,
           attach: Attach = attach_lora, progress: bool = True) -> TrainedModel:
     """Train, check, merge and save a plain SentenceTransformer to `out_dir` (must not exist)."""
@@ -219,7 +130,7 @@ def train(base_model_dir: Path, pair_set: PairSet, cfg: TrainConfig, out_dir: Pa
     original_max_len = model.max_seq_length
     model.max_seq_length = min(cfg.max_seq_length, original_max_len)
     model.eval()
-    base_embeddings = _embeddings(model, CHECK_TEXTS)
+    base_embeddings = embeddings(model, CHECK_TEXTS)
 
     if cfg.full:
         for p in model.parameters():
@@ -305,69 +216,3 @@ def train(base_model_dir: Path, pair_set: PairSet, cfg: TrainConfig, out_dir: Pa
                      "peft": None if cfg.full else require("peft").__version__},
     }
     return TrainedModel(out_dir, metadata)
-
-
-def check_and_save(model: Any, base_embeddings: np.ndarray, cfg: TrainConfig, out_dir: Path,
-                   max_seq_length: int, merge: bool) -> dict[str, Any]:
-    """The always-on checks, in order; the merged model is saved to `out_dir` only if they pass."""
-    trained = _embeddings(model, CHECK_TEXTS)
-    effect = float(np.abs(trained - base_embeddings).max())
-    if effect <= cfg.adapter_effect_floor:
-        raise AdapterCheckError(
-            f"the trained model's embeddings differ from the base model's by at most {effect:.2e} (floor "
-            f"{cfg.adapter_effect_floor:.0e}) on {len(CHECK_TEXTS)} fixed texts: the adapter is not applied where "
-            "the SentenceTransformer runs (wrap model[0].auto_model), or training did not move it")
-    checks: dict[str, Any] = {"adapter_effect_max_abs_diff": effect, "adapter_effect_floor": cfg.adapter_effect_floor}
-    if merge:
-        set_transformer(model, _peft_wrapper(model).merge_and_unload())
-        for name, child in list(model[0].named_children()):  # a stray wrapper must not be saved with the model
-            if name != transformer_attribute(model) and hasattr(child, "merge_and_unload"):
-                delattr(model[0], name)
-        merged = _embeddings(model, CHECK_TEXTS)
-        checks["merge_max_abs_diff"] = _within(merged, trained, cfg.merge_tolerance,
-                                               "merged embeddings differ from the adapter model's")
-        trained = merged
-    model.max_seq_length = max_seq_length
-    model.save(str(out_dir))
-    try:
-        leftovers = [p.name for p in out_dir.rglob("adapter_config.json")]
-        if leftovers:
-            raise AdapterCheckError(f"{out_dir} still holds an adapter ({leftovers}); the merge did not happen")
-        reloaded = load_without_peft(out_dir, CHECK_TEXTS)
-        model.to("cpu")
-        reload_diff = _within(reloaded, _embeddings(model, CHECK_TEXTS), cfg.merge_tolerance,
-                              "the saved model, loaded without peft, differs from the trained one")
-    except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)  # a model that failed its checks is not left behind
-        raise
-    checks["reload_without_peft_max_abs_diff"] = reload_diff
-    logger.info("adapter checks passed: effect %.3e, merge %.1e, reload %.1e", effect,
-                checks.get("merge_max_abs_diff", 0.0), reload_diff)
-    return checks
-
-
-_RELOAD_SCRIPT = """
-import json, sys
-sys.modules["peft"] = None  # the loading path of a served/exported model must not need peft
-import numpy as np
-from sentence_transformers import SentenceTransformer
-model = SentenceTransformer(sys.argv[1], device="cpu")
-texts = json.loads(sys.stdin.read())
-vectors = model.encode(texts, batch_size=16, convert_to_numpy=True, normalize_embeddings=False)
-np.save(sys.argv[2], vectors.astype(np.float64))
-"""
-
-
-def load_without_peft(model_dir: Path, texts: Sequence[str]) -> np.ndarray:
-    """Load `model_dir` as a plain SentenceTransformer in a fresh interpreter with peft blocked."""
-    out = model_dir.parent / f".{model_dir.name}-reload.npy"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", _RELOAD_SCRIPT, str(model_dir), str(out)],
-                          input=json.dumps(list(texts)), capture_output=True, text=True, env=env, timeout=600)
-    if proc.returncode != 0:
-        raise AdapterCheckError(f"the saved model does not load as a plain SentenceTransformer without peft:\n"
-                                f"{proc.stderr.strip()[-2000:]}")
-    try:
-        return np.load(out)
-    finally:
-        out.unlink(missing_ok=True)

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from indexing.errors import InvalidQueryError
 from indexing.incidents import check_datetime_value, check_text_value, normalise_number
 from service.auth import require
-from service.flag import build_recalibrator
 from service.flag.feedback import Verdict
 from service.flag.recalibration import Recalibrator
 from service.flag.watch import FlagWatch
@@ -179,10 +178,7 @@ class RecalibrationOut(BaseModel):
 
 
 def recalibrator_of(request: Request) -> Recalibrator:
-    state = request.app.state
-    if getattr(state, "recalibrator", None) is None:
-        state.recalibrator = build_recalibrator(state.settings, state.engine, state.flag, state.switcher)
-    return state.recalibrator
+    return request.app.state.recalibrator
 
 
 @admin_router.post("/threshold/recalibrate", name="recalibrate_threshold", response_model=RecalibrationOut,
