@@ -19,6 +19,13 @@ LEGACY_NORMALIZATION = "idf_upper_bound"
 DEFAULT_MAX_QUERY_TERMS = 256
 
 
+def cosine_in_range(score: float) -> float:
+    """A cosine from float32 arithmetic, clamped into [-1, 1]: a vector against itself can come back as
+    1.0000001 (Qdrant and the offline matrix product alike). Moves a score by at most ~1e-7 and only past
+    +-1, where no threshold lies, so it changes no flag and no false-alarm rate."""
+    return min(1.0, max(-1.0, float(score)))
+
+
 def hybrid_score(dense: float, bm25_norm: float, dense_weight: float = DEFAULT_DENSE_WEIGHT,
                  bm25_weight: float = DEFAULT_BM25_WEIGHT) -> float:
     """score = w_dense * cosine(query, incident) + w_bm25 * bm25_norm(query, incident)."""

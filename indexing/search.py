@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from indexing import lexical
-from indexing.scoring import LEGACY_NORMALIZATION, hybrid_score
+from indexing.scoring import LEGACY_NORMALIZATION, cosine_in_range, hybrid_score
 from indexing.store.base import IncidentFilter, IncidentStore
 
 logger = logging.getLogger(__name__)
@@ -92,13 +92,13 @@ class HybridSearcher:
         while True:
             dense_hits = timed("dense_search", self.store.search_dense, query_vector, k, where=where)
             sparse_hits = timed("bm25_search", self.store.search_sparse, sparse_query, k, where=where)
-            dense.update((h.point_id, h.score) for h in dense_hits)
+            dense.update((h.point_id, cosine_in_range(h.score)) for h in dense_hits)
             raw.update((h.point_id, h.score) for h in sparse_hits)
             # both parts for every candidate: ask Qdrant for the part each candidate still lacks
             need_dense = [pid for pid in raw if pid not in dense]
             need_bm25 = [pid for pid in dense if pid not in raw]
             if need_dense:
-                dense.update((h.point_id, h.score) for h in timed(
+                dense.update((h.point_id, cosine_in_range(h.score)) for h in timed(
                     "candidate_scores", self.store.search_dense, query_vector, len(need_dense), need_dense))
             if need_bm25:
                 found = {h.point_id: h.score for h in timed(
@@ -115,7 +115,8 @@ class HybridSearcher:
                 certified = True
             else:
                 unseen_bm25 = 0.0 if len(sparse_hits) < k else lexical.normalise(sparse_hits[-1].score, bound)
-                unseen_max = hybrid_score(dense_hits[-1].score, unseen_bm25, self.dense_weight, self.bm25_weight)
+                unseen_max = hybrid_score(cosine_in_range(dense_hits[-1].score), unseen_bm25,
+                                          self.dense_weight, self.bm25_weight)
                 certified = len(scored) >= top_k and scored[top_k - 1][0] >= unseen_max
             stages["fusion"] += time.perf_counter() - t
             if certified or k >= self.max_candidate_k:

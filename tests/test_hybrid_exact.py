@@ -171,3 +171,27 @@ def test_stages_say_where_a_search_spent_its_time(engine: Engine, monkeypatch: p
     assert tuple(k for k in stages if k != "encode") == SEARCH_STAGES
     assert stages["candidate_scores"] >= 0.05
     assert stages["dense_search"] < 0.05 and stages["bm25_search"] < 0.05
+
+
+def test_a_cosine_past_one_from_float32_rounding_is_clamped_offline_and_served() -> None:
+    # float32 unit vectors whose dot product with themselves rounds past 1: the score contract says
+    # dense is a cosine in [-1, 1], and calibration and serving must agree on the clamp
+    from indexing.lexical import ANALYZER_NAME
+    from indexing.scoring import cosine_in_range
+    from training.scorer import scorer_for_incidents
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(400, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    over = vectors[(vectors * vectors).sum(axis=1, dtype=np.float32) > 1.0][:3]
+    assert len(over) == 3, "the seed must give vectors whose float32 self-dot exceeds 1"
+    incidents = [Incident(number=f"INC{i:07d}", short_description=f"disk full on host {i}", description="")
+                 for i in range(len(over))]
+    scorer = scorer_for_incidents(incidents, over, ANALYZER_NAME, 1.2, 0.75, "query_self_score", 0.7, 0.3)
+    for row, vector in enumerate(over):
+        one = scorer.score(vector, incidents[row].text())
+        block = scorer.score_block(vector[None, :], [incidents[row].text()])
+        assert one["dense"][row] == 1.0 and block["dense"][0, row] == 1.0
+        assert one["hybrid"][row] <= 1.0 + 1e-12
+    assert cosine_in_range(1.0000001192092896) == 1.0 and cosine_in_range(-1.0000001) == -1.0
+    assert cosine_in_range(0.25) == 0.25

@@ -127,9 +127,9 @@ class OfflineScorer:
                 raw[rows] += qtf * idf[term] * weights
         bound = self._bound(sparse_q, idf, doc_freq)
         bm25 = np.clip(raw / bound, 0.0, 1.0) if bound > 0 else np.zeros(self.n_docs)
-        dense = self.dense @ query_vector.astype(np.float32)
-        return {"dense": dense.astype(float), "bm25": bm25,
-                "hybrid": hybrid_score(dense.astype(float), bm25, self.dense_weight, self.bm25_weight), "raw": raw}
+        dense = np.clip((self.dense @ query_vector.astype(np.float32)).astype(float), -1.0, 1.0)  # cosine_in_range
+        return {"dense": dense, "bm25": bm25,
+                "hybrid": hybrid_score(dense, bm25, self.dense_weight, self.bm25_weight), "raw": raw}
 
     def score_block(self, query_vectors: np.ndarray, query_texts: Sequence[str]) -> dict[str, np.ndarray]:
         """A block of queries at once, rows = queries, columns = stored incidents: the dense side one float32
@@ -152,7 +152,7 @@ class OfflineScorer:
         raw = (queries @ self._doc_matrix_t).toarray() if self.n_docs else np.zeros((n_q, 0))
         safe = np.where(bounds > 0, bounds, 1.0)[:, None]
         bm25 = np.where(bounds[:, None] > 0, np.clip(raw / safe, 0.0, 1.0), 0.0)
-        dense = (np.asarray(query_vectors, dtype=np.float32) @ self.dense.T).astype(float)
+        dense = np.clip((np.asarray(query_vectors, dtype=np.float32) @ self.dense.T).astype(float), -1.0, 1.0)
         return {"dense": dense, "bm25": bm25,
                 "hybrid": hybrid_score(dense, bm25, self.dense_weight, self.bm25_weight), "raw": raw}
 
