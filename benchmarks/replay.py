@@ -1,0 +1,352 @@
+"""Replay a labelled corpus in time order through the service's engine and compare threshold rules on the later
+period (issue 24 item 4; README "Keeping the flag honest").
+
+    python -m benchmarks.replay --data seamonkey
+    python -m benchmarks.replay --data sample --n 2503
+    python -m benchmarks.replay --data FILE --bundle DATA_DIR/bundles/<version> --feedback-delay 50
+
+The stream: a throw-away data directory whose index starts empty; each incident, in the order it was opened, is
+first asked as a new incident (`Engine.similar`, the code /similar runs, top 10) and then pushed
+(`Engine.upsert_incidents`, the code PUT /incidents runs), so every answer searches exactly the incidents opened
+before it, as a live service would. The splits are the calibration protocol's (60/20/20 of the queries by time):
+the static threshold is chosen on train + validation with the offline rule (per-incident false-alarm target,
+one-sided Clopper-Pearson bound), and the service is "deployed" at the start of the test split, the later period,
+with an empty answer log. Rules compared there, each flagging with the threshold it holds when the answer is given:
+
+* `static (pool all)` / `static (pool earlier)`: the calibrated threshold, never changed (`calibrate --pool`).
+* `windowed`: every `--every` answers (once `--min-answers` are logged), the live recalibration
+  (service.flag.recalibrate.live_threshold, what POST /admin/threshold/recalibrate applies) on the last `--window`
+  answers; feedback `duplicate` for an incident with an earlier duplicate arrives `--feedback-delay` answers after
+  its answer (an agent's verdict or the link ServiceNow records); every other answer counts as a negative.
+* `online (aci)`: service.flag.online.AdaptiveThreshold, fed every answer as the service feeds it (every answer a
+  negative when it is given), starting at the static threshold. `online (aci, after feedback)`: the same rule fed
+  each answer `--feedback-delay` answers late, a confirmed duplicate not counted as a negative.
+
+Scores do not depend on the rule (a threshold-only switch changes no vector), so the stream runs once and each
+rule is applied to the same answers. Reported per rule on the later period: false alarms per incident (the
+duplicate-free incidents flagged), hit rate (incidents with an earlier duplicate whose top 10 holds a true
+duplicate marked similar), flag precision (results marked similar that are true duplicates), with 95 % exact
+intervals; answers until the alert condition (the flagged share of the last `--alert-window` answers has a lower
+bound above what the calibration promises) and until the false-alarm share of the last `--alert-window`
+duplicate-free answers is back at the target. Writes benchmarks/results/replay-<data>.json|md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.corpus import bundle_or_minilm
+from benchmarks.machine import cpu_facts, suite_header, write_suite
+from indexing.bundle import Bundle
+from indexing.encoder import OnnxEncoder
+from indexing.incidents import Incident
+from indexing.indexer import index_into_catalog
+from indexing.registry import BundleRegistry
+from indexing.store.edge_catalog import EdgeCatalog
+from service.engine import Engine
+from service.flag.answers import AnswerRecord
+from service.flag.online import AdaptiveThreshold
+from service.flag.recalibrate import live_threshold
+from service.flag.stats import clopper_pearson
+from service.settings import Settings
+from training.calibrate import threshold_for_rate
+from training.data.labels import LabelledCorpus
+from training.protocol import split_of, time_boundaries
+from training.quality import load_labelled
+
+logger = logging.getLogger(__name__)
+
+TOP_K = 10
+MODEL = "replay"
+
+
+@dataclass(frozen=True)
+class ReplayAnswer:
+    """One incident asked as new, in time order: what the engine answered and what the labels say."""
+
+    position: int
+    number: str
+    split: str
+    best: float | None
+    suggested: tuple[tuple[str, float], ...]  # top 10 (number, score), best first
+    duplicates: frozenset[str]  # linked incidents opened before it (empty: duplicate-free)
+    best_all: float | None = None  # calibration period only: best among all other incidents except its links
+
+    @property
+    def has_duplicate(self) -> bool:
+        return bool(self.duplicates)
+
+
+@dataclass
+class RuleRun:
+    name: str
+    thresholds: list[float] = field(default_factory=list)  # the threshold each later-period answer was given with
+
+
+def stream(corpus: LabelledCorpus, bundle: Bundle, root: Path) -> tuple[list[ReplayAnswer], float]:
+    """Every incident asked (except the first) and then pushed, in time order. At the deployment moment (the
+    first later-period incident), the calibration period's duplicate-free incidents are asked again against the
+    whole calibration period (pool `all`: what `incident-sim calibrate` would have seen then). Returns the
+    answers and the stream's seconds."""
+    incidents = corpus.incidents
+    boundaries = time_boundaries(corpus)
+    linked = corpus.linked()
+    opened = {i.number: i.opened_at for i in incidents}
+    registry = BundleRegistry(root / "bundles")
+    registry.publish(bundle.path, allow_uncalibrated=True)
+    registry.set_active(bundle.model_version)
+    settings = Settings(data_dir=root, dev_mode=True)
+    catalog = EdgeCatalog(settings.edge_index_dir)
+    calibration_period = [i for p, i in enumerate(incidents) if split_of(p, boundaries) != "test"]
+    index_into_catalog(incidents[:1], bundle, OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path,
+                                                          bundle.max_seq_length),
+                       catalog, progress=False, avgdl_corpus=calibration_period)
+    catalog.close()
+    engine = Engine.from_settings(settings)
+    answers: list[ReplayAnswer] = []
+    started = time.perf_counter()
+    try:
+        for p, inc in enumerate(incidents[1:], start=1):
+            split = split_of(p, boundaries)
+            if split == "test" and answers[-1].split != "test":
+                answers = pool_all(engine, incidents, answers, linked)
+            result = engine.similar(engine.build_query(inc.short_description, inc.description, None, TOP_K))
+            suggested = tuple((str(r.payload.get("number", r.point_id)), r.score) for r in result.results)
+            earlier = frozenset(n for n in linked.get(inc.number, ()) if opened[n] < inc.opened_at)  # type: ignore[operator]
+            answers.append(ReplayAnswer(p, inc.number, split, suggested[0][1] if suggested else None, suggested,
+                                        earlier))
+            engine.upsert_incidents([inc])
+            if p % 200 == 0:
+                logger.info("replay: %d of %d incidents asked and pushed", p, len(incidents))
+    finally:
+        engine.close()
+    return answers, time.perf_counter() - started
+
+
+def pool_all(engine: Engine, incidents: Sequence[Incident], answers: list[ReplayAnswer],
+             linked: dict[str, set[str]]) -> list[ReplayAnswer]:
+    """Each duplicate-free answer so far with its best score among every incident indexed now except itself and
+    its links (`calibrate --pool all`)."""
+    out = []
+    for answer in answers:
+        if not answer.has_duplicate:
+            inc = incidents[answer.position]
+            result = engine.similar(engine.build_query(inc.short_description, inc.description, None, 1,
+                                                       exclude=[inc.number, *linked.get(inc.number, ())]))
+            answer = replace(answer, best_all=result.results[0].score if result.results else None)
+        out.append(answer)
+    return out
+
+
+def static_thresholds(answers: Sequence[ReplayAnswer], target: float, confidence: float) -> dict[str, float]:
+    """The offline rule on the calibration period's duplicate-free incidents, for each pool."""
+    calibration = [a for a in answers if a.split != "test" and not a.has_duplicate]
+    earlier = np.asarray([a.best for a in calibration if a.best is not None])
+    every = np.asarray([a.best_all for a in calibration if a.best_all is not None])
+    return {"all": threshold_for_rate(every, target, confidence).value,
+            "earlier": threshold_for_rate(earlier, target, confidence).value}
+
+
+def record(answer: ReplayAnswer, threshold: float) -> AnswerRecord:
+    return AnswerRecord(at=float(answer.position), number=answer.number, best=answer.best,
+                        flagged=answer.best is not None and answer.best >= threshold, threshold=threshold,
+                        model_version=MODEL, threshold_source="calibrated", suggested=answer.suggested)
+
+
+def run_static(later: Sequence[ReplayAnswer], threshold: float, name: str) -> RuleRun:
+    return RuleRun(name, [threshold] * len(later))
+
+
+def run_windowed(later: Sequence[ReplayAnswer], start: float, target: float, confidence: float, every: int,
+                 window: int, min_answers: int, delay: int) -> tuple[RuleRun, int]:
+    """The live recalibration every `every` answers on the last `window` logged answers; returns the run and
+    how many recalibrations changed the threshold."""
+    run, threshold, log, changes = RuleRun("windowed"), start, [], 0
+    for i, answer in enumerate(later):
+        if i and i % every == 0 and len(log) >= min_answers:
+            confirmed = {a.number: set(a.duplicates) for a in later[:max(0, i - delay)] if a.has_duplicate}
+            units = log[-window:]
+            proposal = live_threshold(units, confirmed, target, confidence, threshold, (MODEL,))
+            changes += int(proposal.threshold != threshold)
+            threshold = proposal.threshold
+        run.thresholds.append(threshold)
+        if answer.best is not None:
+            log.append(record(answer, threshold))
+    return run, changes
+
+
+def run_online(later: Sequence[ReplayAnswer], start: float, target: float, gamma: float, window: int) -> RuleRun:
+    rule, run = AdaptiveThreshold(target, start, gamma=gamma, window=window), RuleRun("online (aci)")
+    for answer in later:
+        run.thresholds.append(rule.threshold)
+        if answer.best is not None:
+            rule.update(answer.best)
+    return run
+
+
+def run_online_after_feedback(later: Sequence[ReplayAnswer], start: float, target: float, gamma: float, window: int,
+                              delay: int) -> RuleRun:
+    """The online rule fed `delay` answers late, when the feedback is in: an answer confirmed a duplicate by then
+    does not count as a negative (every linked duplicate is confirmed in this replay)."""
+    rule, run = AdaptiveThreshold(target, start, gamma=gamma, window=window), RuleRun("online (aci, after feedback)")
+    for i in range(len(later)):
+        run.thresholds.append(rule.threshold)
+        if i >= delay and (due := later[i - delay]).best is not None:
+            rule.update(due.best, negative=not due.has_duplicate)
+    return run
+
+
+def rate(successes: int, trials: int) -> dict[str, Any]:
+    lo, hi = clopper_pearson(successes, trials)
+    return {"value": successes / trials if trials else None, "count": successes, "of": trials,
+            "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+def flagged(answer: ReplayAnswer, threshold: float) -> bool:
+    return answer.best is not None and answer.best >= threshold
+
+
+def promised_share(calibration: Sequence[ReplayAnswer], threshold: float, target: float) -> float:
+    """What the calibration promises about the flagged share (as service.flag.watch.Promise): the target plus
+    the share with an earlier duplicate times the upper bound of their hit rate at the threshold."""
+    dup = [a for a in calibration if a.has_duplicate]
+    hits = sum(any(n in a.duplicates and s >= threshold for n, s in a.suggested) for a in dup)
+    return target + (len(dup) / len(calibration)) * clopper_pearson(hits, len(dup))[1] if calibration else target
+
+
+def summarise(run: RuleRun, later: Sequence[ReplayAnswer], target: float, promise: float,
+              alert_window: int) -> dict[str, Any]:
+    negatives = [(a, t) for a, t in zip(later, run.thresholds, strict=True) if not a.has_duplicate]
+    duplicates = [(a, t) for a, t in zip(later, run.thresholds, strict=True) if a.has_duplicate]
+    marked = [(n in a.duplicates) for a, t in zip(later, run.thresholds, strict=True)
+              for n, s in a.suggested if s >= t]
+    flags = [flagged(a, t) for a, t in zip(later, run.thresholds, strict=True)]
+    detect = next((i + 1 for i in range(alert_window - 1, len(later))
+                   if clopper_pearson(sum(flags[i + 1 - alert_window:i + 1]), alert_window)[0] > promise), None)
+    fa = [flagged(a, t) for a, t in negatives]
+    back = next((i + 1 for i in range(alert_window - 1, len(fa))
+                 if (detect is None or i + 1 >= detect) and np.mean(fa[i + 1 - alert_window:i + 1]) <= target), None)
+    blocks = [round(float(np.mean(fa[b:b + alert_window])), 3) for b in range(0, len(fa), alert_window)]
+    return {
+        "rule": run.name,
+        "false_alarm_rate": rate(sum(fa), len(fa)),
+        "hit_rate": rate(sum(any(n in a.duplicates and s >= t for n, s in a.suggested) for a, t in duplicates),
+                         len(duplicates)),
+        "flag_precision": rate(sum(marked), len(marked)),
+        "flagged_share": rate(sum(flags), len(flags)),
+        "threshold": {"first": run.thresholds[0], "last": run.thresholds[-1], "min": min(run.thresholds),
+                      "max": max(run.thresholds)},
+        "answers_to_alert": detect,
+        "negatives_until_back_at_target": back,
+        "false_alarm_share_by_block": blocks,
+    }
+
+
+def replay(corpus: LabelledCorpus, bundle: Bundle, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
+        answers, seconds = stream(corpus, bundle, Path(tmp))
+    statics = static_thresholds(answers, args.target, args.confidence)
+    calibration = [a for a in answers if a.split != "test"]
+    later = [a for a in answers if a.split == "test"]
+    start = statics["all"]
+    windowed, changes = run_windowed(later, start, args.target, args.confidence, args.every, args.window,
+                                     args.min_answers, args.feedback_delay)
+    runs = [run_static(later, start, "static (pool all)"), run_static(later, statics["earlier"],
+                                                                      "static (pool earlier)"),
+            windowed, run_online(later, start, args.target, args.gamma, args.aci_window),
+            run_online_after_feedback(later, start, args.target, args.gamma, args.aci_window, args.feedback_delay)]
+    promise = promised_share(calibration, start, args.target)
+    rules = [summarise(r, later, args.target, promise, args.alert_window) for r in runs]
+    static_hit_low = rules[0]["hit_rate"]["ci95"][0]
+    for r in rules:
+        fa, hit = r["false_alarm_rate"], r["hit_rate"]["value"]
+        r["meets_target"] = bool(fa["value"] is not None and fa["value"] <= args.target
+                                 and (hit is None or hit >= static_hit_low))
+    return {"corpus": corpus.name, "incidents": len(corpus.incidents), "stream_s": round(seconds, 1),
+            "answers": {"calibration": len(calibration), "later": len(later),
+                        "later_with_duplicate": sum(a.has_duplicate for a in later)},
+            "static_thresholds": statics, "promised_flagged_share": round(promise, 4),
+            "windowed_changes": changes, "rules": rules}
+
+
+def markdown(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    lines = [f"Bundle: {figures['bundle']}. Corpus {figures['corpus']}: {figures['incidents']} incidents, "
+             f"{figures['answers']['calibration']} answers in the calibration period (train + validation), "
+             f"{figures['answers']['later']} in the later period ({figures['answers']['later_with_duplicate']} with "
+             f"an earlier duplicate). Stream: {figures['stream_s']} s. Target: false alarms per incident <= "
+             f"{args.target} ({args.confidence:.0%} one-sided bound). Static thresholds: pool all "
+             f"{figures['static_thresholds']['all']:.4f}, pool earlier {figures['static_thresholds']['earlier']:.4f}. "
+             f"Windowed: every {args.every} answers on the last {args.window} (from {args.min_answers} logged), "
+             f"feedback {args.feedback_delay} answers late; {figures['windowed_changes']} recalibrations moved the "
+             f"threshold. Online: gamma {args.gamma}, window {args.aci_window}. Alert: flagged share of the last "
+             f"{args.alert_window} answers with its lower 95 % bound above {figures['promised_flagged_share']} "
+             "(what the calibration promises).", "",
+             "| rule | false alarms per incident [95 % CI] | hit rate [95 % CI] | flag precision | threshold first "
+             "/ last (min-max) | answers to alert | negatives until back at target | meets target |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def show(r: dict[str, Any]) -> str:
+        if r["value"] is None:
+            return "-"
+        return f"{r['value']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}] ({r['count']}/{r['of']})"
+
+    for r in figures["rules"]:
+        t = r["threshold"]
+        lines.append(f"| {r['rule']} | {show(r['false_alarm_rate'])} | {show(r['hit_rate'])} | "
+                     f"{show(r['flag_precision'])} | {t['first']:.4f} / {t['last']:.4f} ({t['min']:.4f}-"
+                     f"{t['max']:.4f}) | {r['answers_to_alert'] or 'never'} | "
+                     f"{r['negatives_until_back_at_target'] or 'never'} | {'yes' if r['meets_target'] else 'no'} |")
+    lines += ["", f"False-alarm share per block of {args.alert_window} duplicate-free answers, in time order:", "",
+              "| rule | blocks |", "|---|---|"]
+    lines += [f"| {r['rule']} | {' '.join(f'{b:.3f}' for b in r['false_alarm_share_by_block'])} |"
+              for r in figures["rules"]]
+    lines += ["", "'meets target': false alarms per incident at or below the target and a hit rate not below the "
+                  "static (pool all) rule's lower 95 % bound (issue 24's bar)."]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="seamonkey", help="seamonkey, sample or a file of labelled incidents")
+    parser.add_argument("--n", type=int, default=2503, help="sample size (with --data sample)")
+    parser.add_argument("--bundle", type=Path, help="the bundle to replay (default: all-MiniLM-L6-v2 INT8 built here)")
+    parser.add_argument("--target", type=float, default=0.05)
+    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--every", type=int, default=50, help="answers between windowed recalibrations")
+    parser.add_argument("--window", type=int, default=500, help="logged answers a recalibration reads")
+    parser.add_argument("--min-answers", type=int, default=100, help="logged answers before the first one")
+    parser.add_argument("--feedback-delay", type=int, default=20, help="answers until a duplicate is confirmed")
+    parser.add_argument("--gamma", type=float, default=0.005, help="the online rule's step")
+    parser.add_argument("--aci-window", type=int, default=1000)
+    parser.add_argument("--alert-window", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("indexing").setLevel(logging.WARNING)
+    logging.getLogger("service").setLevel(logging.WARNING)
+    command = "python -m benchmarks.replay " + " ".join(sys.argv[1:] if argv is None else argv)
+    corpus = load_labelled(args.data, n=args.n)
+    with tempfile.TemporaryDirectory(prefix="replay-bundle-") as tmp:
+        bundle = bundle_or_minilm(args.bundle, Path(tmp) / "bundle")
+        figures = {"machine": cpu_facts(), "command": command, "bundle": bundle.model_version,
+                   **replay(corpus, bundle, args)}
+    name = Path(args.data).stem if args.data not in ("seamonkey", "sample") else args.data
+    lines = suite_header(f"Replay of {figures['corpus']} in time order: threshold rules on the later period",
+                         command, figures["machine"])
+    write_suite(args.out, f"replay-{name}", figures, lines + markdown(figures, args))
+    for r in figures["rules"]:
+        logger.info("%s: false alarms %s, hit rate %s", r["rule"], r["false_alarm_rate"]["value"],
+                    r["hit_rate"]["value"])
+
+
+if __name__ == "__main__":
+    main()
