@@ -131,10 +131,12 @@ class Bundle:
 
 
 THRESHOLD_UNITS = ("incident_false_alarm", "pair_fpr")
+CALIBRATED = "calibrated"  # threshold.source of a threshold chosen on labelled data; anything else is a default
+UNCALIBRATED_DEFAULT = "uncalibrated_default"
 
 
 def threshold_target(threshold: dict[str, Any]) -> dict[str, Any] | None:
-    if threshold.get("source") != "calibrated":
+    if threshold.get("source") != CALIBRATED:
         return None
     if threshold.get("unit"):
         return {"unit": str(threshold["unit"]), "target": float(threshold["target"]),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from indexing.bundle import Bundle
+from indexing.bundle import CALIBRATED, Bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import (
     IncidentNotFoundError,
@@ -98,8 +98,15 @@ class SimilarAnswer:
     exact: bool
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
-    def is_similar(self, result: ScoredIncident) -> bool:
-        return result.score >= self.threshold
+    @property
+    def calibrated(self) -> bool:
+        """The threshold was calibrated: only then is a result's `similar` a decision."""
+        return self.threshold_source == CALIBRATED
+
+    def is_similar(self, result: ScoredIncident) -> bool | None:
+        """score >= threshold when the threshold is calibrated; None (no flag either way) while it is the
+        uncalibrated default."""
+        return result.score >= self.threshold if self.calibrated else None
 
 
 @dataclass(frozen=True)

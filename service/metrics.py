@@ -68,7 +68,8 @@ class Metrics:
         self.in_flight = Gauge("incident_sim_requests_in_flight", "Requests being worked on now.", registry=r)
         self.results = Counter("incident_sim_results_total", "Incidents returned by /similar.", registry=r)
         self.similar_results = Counter("incident_sim_similar_results_total",
-                                       "Returned incidents at or above the threshold (marked similar).", registry=r)
+                                       "Returned incidents marked similar (at or above a calibrated threshold; "
+                                       "none while it is the uncalibrated default).", registry=r)
         self.truncated_inputs = Counter("incident_sim_truncated_inputs_total",
                                         "Query texts cut at the model's max sequence length.", registry=r)
         self.incident_writes = Counter("incident_sim_incident_writes_total",
@@ -101,9 +102,11 @@ class Metrics:
         self.versions = Info("incident_sim_model", "Active model and index versions.", registry=r)
         # -- the flag watch (service/flag; README "Keeping the flag honest") --
         self.flag_answers = Counter("incident_sim_flag_answers_total", "/similar answers by flagged (true: a result "
-                                    "marked similar).", ["flagged"], registry=r)
+                                    "marked similar; none: the threshold was the uncalibrated default, so no flag "
+                                    "either way).", ["flagged"], registry=r)
         self.best_score_margin = Histogram("incident_sim_best_score_margin", "Best score of each /similar answer "
-                                           "minus the threshold (>= 0: flagged).", buckets=MARGIN_BUCKETS, registry=r)
+                                           "minus the threshold (>= 0: flagged); calibrated thresholds only.",
+                                           buckets=MARGIN_BUCKETS, registry=r)
         self.feedback = Counter("incident_sim_feedback_total", "Feedback verdicts stored by this process (duplicate, "
                                 "related, not_similar; links recorded in ServiceNow count as duplicate).",
                                 ["verdict"], registry=r)
@@ -123,7 +126,7 @@ class Metrics:
                                     registry=r)
         self.flag_precision_feedback = Gauge("incident_sim_flag_precision_feedback", "Flagged suggestions with a "
                                              "verdict (the precision's denominator).", registry=r)
-        for flagged in ("true", "false"):
+        for flagged in ("true", "false", "none"):
             self.flag_answers.labels(flagged=flagged)
         for verdict in ("duplicate", "related", "not_similar"):
             self.feedback.labels(verdict=verdict)
@@ -141,11 +144,11 @@ class Metrics:
         if answer.truncated:
             self.truncated_inputs.inc()
         self.results.inc(len(answer.results))
-        self.similar_results.inc(sum(1 for r in answer.results if answer.is_similar(r)))
+        self.similar_results.inc(sum(1 for r in answer.results if answer.is_similar(r) is True))
 
     def observe_flag(self, record: AnswerRecord) -> None:
-        self.flag_answers.labels(flagged="true" if record.flagged else "false").inc()
-        if record.best is not None:
+        self.flag_answers.labels(flagged="none" if record.flagged is None else str(record.flagged).lower()).inc()
+        if record.best is not None and record.flagged is not None:
             self.best_score_margin.observe(record.best - record.threshold)
 
     def bind_flag(self, watch: FlagWatch) -> None:

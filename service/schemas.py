@@ -92,7 +92,10 @@ class SimilarIncident(BaseModel):
     bm25: float = Field(description="Normalised BM25 in [0, 1], independent of the other results.")
     bm25_raw: float = Field(description="Qdrant's BM25 score before normalisation (IDF-weighted).")
     matched_terms: list[str] = Field(description="Query words this incident contains, rarest in the index first.")
-    similar: bool = Field(description="score >= threshold (see threshold_target for what the threshold promises).")
+    similar: bool | None = Field(description="score >= threshold, when the threshold is calibrated (see "
+                                             "threshold_target for what it promises). Null while threshold_source is "
+                                             "'uncalibrated_default': no flag yet, neither similar nor not similar "
+                                             "(the quickstart calibrates in the background; /readyz says when).")
     close_notes: str | None = Field(None, description="Null unless include_resolution: how it was resolved.")
     close_code: str | None = Field(None, description="Null unless include_resolution: the resolution code.")
     resolved_at: str | None = Field(None, description="Null unless include_resolution: when it was resolved.")
@@ -117,6 +120,25 @@ class IndexFilling(BaseModel):
     message: str = Field(description="What this means for the answer.")
 
 
+class CalibrationState(BaseModel):
+    """The threshold being calibrated in the background (the quickstart: service/flag/background_calibration.py)."""
+
+    state: Literal["running", "done", "failed", "stopped"] = Field(
+        description="running: answers carry `similar: null` and threshold_source uncalibrated_default until it is "
+                    "done; done: the calibrated threshold serves (threshold_source calibrated, boolean `similar`); "
+                    "failed (the service log says why) or stopped: the uncalibrated default serves on.")
+    message: str = Field(description="What the state means for the answers.")
+    corpus: str = Field(description="The labelled incidents it calibrates on (train + validation splits).")
+    incidents: int
+    started_at: str | None = None
+    finished_at: str | None = None
+    seconds: float | None = Field(None, description="How long it took, once finished.")
+    from_model_version: str | None = Field(None, description="The uncalibrated bundle it calibrates.")
+    model_version: str | None = Field(None, description="The calibrated threshold-only bundle, once done.")
+    threshold: float | None = Field(None, description="The calibrated threshold, once done.")
+    error: str | None = Field(None, description="Why it failed.")
+
+
 FILLING_MESSAGE = ("the index is still being filled: earlier incidents not indexed yet cannot be returned, so an "
                    "answer may miss them")
 
@@ -135,7 +157,8 @@ class SimilarResponse(BaseModel):
 
     results: list[SimilarIncident]
     threshold: float
-    threshold_source: str = Field(description="'calibrated' or 'uncalibrated_default' (not tuned yet).")
+    threshold_source: str = Field(description="'calibrated' or 'uncalibrated_default' (not tuned yet: every result's "
+                                              "`similar` is null).")
     threshold_target: ThresholdTarget | None = Field(
         description="What the threshold was calibrated for; null while it is the uncalibrated default.")
     model_version: str
@@ -277,6 +300,10 @@ class ReadyResponse(BaseModel):
     indexing: IndexFilling | None = Field(
         None, description="Set while incidents are still being indexed in the background: the service answers, "
                           "over what is indexed so far.")
+    calibration: CalibrationState | None = Field(
+        None, description="Set where the threshold is calibrated in the background (the quickstart): `running` "
+                          "while it runs (the service is ready and answers, with `similar: null`), then `done` or "
+                          "`failed`. Null where there is none.")
 
 
 _ERROR_EXAMPLES: dict[int, tuple[str, str, str]] = {

@@ -110,6 +110,7 @@ def test_post_and_get_feedback_over_http(writable_settings: Settings) -> None:
             httpx.Client(base_url=server.url, timeout=30, headers=AUTH) as client:
         answer = client.post("/similar", json={"text": "vpn certificate expired", "exclude": ["inc0099001"]}).json()
         top = answer["results"][0]
+        assert top["similar"] is None  # the fixture bundle is uncalibrated: the feedback says flagged null too
         body = {"incident": "INC0099001", "suggested": top["number"], "verdict": "not_similar",
                 "source": "servicenow", "at": "2026-11-22T10:15:00Z"}
         r = client.post("/feedback", json=body)
@@ -129,7 +130,7 @@ def test_post_and_get_feedback_over_http(writable_settings: Settings) -> None:
         assert client.get("/feedback", params={"cursor": "x"}, headers=ADMIN).status_code == 422
         status = client.get("/admin/threshold", headers=ADMIN).json()
         assert status["feedback"]["by_verdict"]["duplicate"] == 1
-        assert status["live"]["answers"] == 1
+        assert status["live"]["answers_logged"] == 1 and status["live"]["answers"] == 0  # uncalibrated: no share
         metrics = client.get("/metrics").text
         assert 'incident_sim_feedback_total{verdict="duplicate"} 1.0' in metrics
         assert 'incident_sim_feedback_total{verdict="not_similar"} 1.0' in metrics
@@ -170,7 +171,7 @@ def test_feedback_and_answers_survive_sigkill(writable_settings: Settings, tmp_p
             page = c.get("/feedback", params={"limit": 1000}).json()
             assert page["total"] == 5 and {i["suggested"] for i in page["items"]} == {f"INC00660{i}" for i in range(5)}
             status = c.get("/admin/threshold").json()
-            assert status["live"]["answers"] == 3  # the answer log came back too
+            assert status["live"]["answers_logged"] == 3  # the answer log came back too
             retry = c.post("/feedback", json={"incident": "INC007700", "suggested": "INC006600",
                                               "verdict": "not_similar", "source": "servicenow",
                                               "at": "2026-11-22T10:15:00Z"},
@@ -199,7 +200,8 @@ def test_a_link_recorded_after_a_suggestion_becomes_duplicate_feedback(writable_
         found = watch.check_links(fetch)
         assert [(f.incident, f.suggested, f.verdict, f.source) for f in found] == [
             (asked.number, second, Verdict.duplicate.value, LINK_SOURCE)]
-        assert found[0].flagged is (suggested[1][1] >= engine.bundle.threshold)
+        assert engine.bundle.threshold_source == "uncalibrated_default"
+        assert found[0].flagged is None  # suggested under the uncalibrated default: neither flagged nor not
         assert watch.check_links(fetch) == []  # once
         assert watch.feedback.counts().by_verdict["duplicate"] == 1
     finally:

@@ -8,7 +8,7 @@ import json
 import random
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import yaml
 from scipy.stats import beta
 
 from conftest import ADMIN_KEY
-from service.flag import AnswerLog, AnswerRecord, FileFeedbackStore, FlagWatch, calibration_promise
+from service.flag import AnswerLog, AnswerRecord, FileFeedbackStore, FlagWatch, Verdict, calibration_promise
 from service.flag.stats import clopper_pearson
 from service.metrics import Metrics
 
@@ -152,6 +152,40 @@ def test_record_answer_feeds_the_counter_and_the_margin_histogram(tmp_path: Path
     assert get("incident_sim_best_score_margin_bucket", {"le": "0.05"}) == 2
 
 
+def test_an_uncalibrated_answer_is_neither_flagged_nor_not(tmp_path: Path) -> None:
+    from service.engine import SimilarAnswer
+
+    @dataclass
+    class Hit:
+        score: float
+        payload: dict[str, Any]
+        point_id: str = "p"
+
+    metrics = Metrics()
+    watch = watch_for(tmp_path, metrics)
+    ans = SimilarAnswer(results=[Hit(0.95, {"number": "INC1"}), Hit(0.2, {"number": "INC2"})],  # type: ignore[list-item]
+                        threshold=0.6, threshold_source="uncalibrated_default", threshold_target=None,
+                        model_version="m1", index_version="m1@1", truncated=False, exact=True)
+    assert [ans.is_similar(r) for r in ans.results] == [None, None]  # type: ignore[arg-type]
+    record = watch.record_answer(ans, "INC0000042")
+    assert record.flagged is None
+    get = metrics.registry.get_sample_value
+    assert get("incident_sim_flag_answers_total", {"flagged": "none"}) == 1
+    assert get("incident_sim_flag_answers_total", {"flagged": "true"}) == 0
+    assert get("incident_sim_flag_answers_total", {"flagged": "false"}) == 0
+    assert get("incident_sim_best_score_margin_count") == 0  # no margin to a threshold that decides nothing
+    assert watch.share().answers == 0  # not in the flagged share either way
+    watch.record_answer(replace(ans, threshold_source="calibrated"), "INC0000043")
+    assert (watch.share().answers, watch.share().flagged) == (1, 1)  # a calibrated one of the same model counts
+    assert watch.record_feedback("INC0000042", "INC1", Verdict.not_similar, "test")[0].flagged is None
+    # the log keeps it undecided across a restart, and reads lines written before as undecided too
+    assert AnswerLog(tmp_path / "flag").recent()[0].flagged is None
+    legacy = AnswerRecord.from_dict({**record.to_dict(), "flagged": False})
+    assert legacy.flagged is None
+    calibrated = AnswerRecord.from_dict({**record.to_dict(), "flagged": False, "threshold_source": "calibrated"})
+    assert calibrated.flagged is False
+
+
 def promtool_case(series: dict[str, str], fires: bool, runbook: str = "") -> dict[str, Any]:
     summary = ("svc:8000 flags more answers than its calibration promised: the flagged share's lower bound is 15%")
     alerts = [{"exp_labels": {"severity": "ticket", "instance": "svc:8000", "job": "incident-sim"},
@@ -204,7 +238,9 @@ def test_admin_threshold_shows_the_whole_picture(live: httpx.Client) -> None:
     assert live.get("/admin/threshold").status_code == 403
     status = live.get("/admin/threshold", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
     assert set(status) >= {"model_version", "threshold", "calibration", "live", "feedback", "last_recalibration"}
-    assert status["live"]["answers"] >= 4 and len(status["live"]["interval"]) == 2
+    # the fixture bundle is uncalibrated: its answers are logged but are in no flagged share (neither flags nor not)
+    assert status["live"]["answers_logged"] >= 4 and status["live"]["answers"] == 0
+    assert len(status["live"]["interval"]) == 2
     metrics = live.get("/metrics").text
     for name in ("incident_sim_flagged_share_ratio", "incident_sim_flagged_share_lower_ratio",
                  "incident_sim_flag_promised_share_ratio", "incident_sim_best_score_margin_bucket",

@@ -13,7 +13,7 @@ from typing import Any
 
 from indexing import lexical, steps
 from indexing.atomic import publish_directory
-from indexing.bundle import FORMAT_VERSION, MANIFEST, files_digest, load_bundle, sha256_file
+from indexing.bundle import FORMAT_VERSION, MANIFEST, UNCALIBRATED_DEFAULT, files_digest, load_bundle, sha256_file
 from indexing.cpu import cpu_facts
 from indexing.errors import BundleError
 from indexing.scoring import (
@@ -198,7 +198,7 @@ def _publish(staging: Path, bundles_dir: Path, name: str, base_model: str, encod
         "tokenizer": {"file": "tokenizer/tokenizer.json"},
         "hybrid": hybrid_cfg,
         "bm25": bm25_cfg,
-        "threshold": {"value": UNCALIBRATED_THRESHOLD, "source": "uncalibrated_default", "target_fpr": None},
+        "threshold": {"value": UNCALIBRATED_THRESHOLD, "source": UNCALIBRATED_DEFAULT, "target_fpr": None},
         "parity": parity,
         "evaluation": None,
         "training": training or {"kind": "baseline", "fine_tuned": False},

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from indexing.bundle import CALIBRATED
+
 logger = logging.getLogger(__name__)
 
 SUGGESTED_KEPT = 10  # suggestions remembered per answer (numbers and scores only): feedback and links match them
@@ -30,7 +32,7 @@ class AnswerRecord:
     at: float  # unix time
     number: str | None  # the incident asked about (the one `exclude`d), when the caller named it
     best: float | None  # the best score; None: no result
-    flagged: bool  # any result marked similar
+    flagged: bool | None  # any result marked similar; None: the threshold was the uncalibrated default (no flag)
     threshold: float
     model_version: str
     threshold_source: str
@@ -43,10 +45,14 @@ class AnswerRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnswerRecord:
+        source = str(data.get("threshold_source", ""))
+        # an uncalibrated answer flagged nothing either way (lines written before that was so say false)
+        undecided = data["flagged"] is None or source not in ("", CALIBRATED)
         return cls(at=float(data["at"]), number=data.get("number"),
-                   best=None if data.get("best") is None else float(data["best"]), flagged=bool(data["flagged"]),
+                   best=None if data.get("best") is None else float(data["best"]),
+                   flagged=None if undecided else bool(data["flagged"]),
                    threshold=float(data["threshold"]), model_version=str(data["model_version"]),
-                   threshold_source=str(data.get("threshold_source", "")),
+                   threshold_source=source,
                    suggested=tuple((str(n), float(s)) for n, s in data.get("suggested") or ()))
 
 

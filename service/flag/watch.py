@@ -107,7 +107,7 @@ class FlagWatch:
     # -- answers --------------------------------------------------------------------------------------
     def record_answer(self, answer: SimilarAnswer, number: str | None = None) -> AnswerRecord:
         best = max((r.score for r in answer.results), default=None)
-        flagged = any(answer.is_similar(r) for r in answer.results)
+        flagged = any(answer.is_similar(r) for r in answer.results) if answer.calibrated else None
         suggested = tuple((str(r.payload.get("number", r.point_id)), float(r.score))
                           for r in answer.results[:SUGGESTED_KEPT])
         record = AnswerRecord(at=time.time(), number=number, best=best, flagged=flagged,
@@ -128,14 +128,14 @@ class FlagWatch:
         for record in reversed(self.answers.recent()):
             if len(picked) >= self.window:
                 break
-            if record.model_version != model:
+            if record.model_version != model or record.flagged is None:  # an uncalibrated answer flags nothing
                 continue
             if record.number is not None:
                 if record.number in seen:
                     continue
                 seen.add(record.number)
             picked.append(record)
-        n, k = len(picked), sum(r.flagged for r in picked)
+        n, k = len(picked), sum(bool(r.flagged) for r in picked)
         lower, upper = clopper_pearson(k, n, self.level)
         return ShareWindow(n, k, k / n if n else math.nan, lower, upper, self.level)
 
@@ -154,8 +154,8 @@ class FlagWatch:
             if record.number != incident:
                 continue
             for number, score in record.suggested:
-                if number == suggested:
-                    return score >= record.threshold, score
+                if number == suggested:  # None: suggested under the uncalibrated default, neither flagged nor not
+                    return (None if record.flagged is None else score >= record.threshold), score
         return None, None
 
     def record_feedback(self, incident: str, suggested: str, verdict: Verdict, source: str,

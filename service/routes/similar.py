@@ -30,8 +30,8 @@ def resolution(payload: dict[str, Any]) -> dict[str, str | None]:
              dependencies=[Depends(require(Scope.query))],
              summary="Earlier incidents most similar to a new one",
              description="Hybrid score 0.7 x dense + 0.3 x BM25 per result, marked similar at the bundle's "
-                         "calibrated threshold. Filters are applied inside the store query. Needs the `query` "
-                         "scope.")
+                         "calibrated threshold (`similar` is null while the threshold is the uncalibrated default). "
+                         "Filters are applied inside the store query. Needs the `query` scope.")
 def similar(body: SimilarRequest, request: Request, response: Response) -> SimilarResponse:
     # a sync route: FastAPI runs it in the thread pool, so encoding never blocks the event loop
     engine: Engine = request.app.state.engine

@@ -268,7 +268,7 @@ test('resolutions: /similar returns them when asked, the list shows them, "Copy 
     h.close();
 });
 
-test('a null `similar` or threshold (no calibrated threshold) is "not calibrated", never flagged', { skip: STORM }, () => {
+test('a null `similar` or threshold (no calibrated threshold) is "not calibrated" and "no flag yet", never flagged nor "related"', { skip: STORM }, () => {
     const h = harness();
     const sysId = newIncident(h);
     const record = new h.context.GlideRecord('incident');
@@ -283,7 +283,8 @@ test('a null `similar` or threshold (no calibrated threshold) is "not calibrated
     assert.equal(row.threshold_target, 'uncalibrated default');
     const note = h.journal.filter((j) => j.sys_id === sysId).pop();
     assert.match(note.text, /threshold none is NOT calibrated/);
-    assert.match(note.text, /INC0000001 \(related, score 0\.910\)/);
+    assert.match(note.text, /INC0000001 \(no flag yet, score 0\.910\)/);
+    assert.doesNotMatch(note.text, /related/);
     h.close();
 });
 

@@ -3,8 +3,10 @@
  * related list on the incident form) and, if x_incsim.work_note.enabled, one short work note.
  *
  * - A retried call replaces the incident's rows, never duplicates them.
- * - "Similar" is said only when the service says `similar: true`; `similar: null` (a service without a calibrated
- *   threshold may answer so) and a null threshold are "not calibrated", never flagged.
+ * - "Similar" is said only when the service says `similar: true`. `similar: null` (the service's threshold is the
+ *   uncalibrated default: the quickstart answers so until its background calibration is done) is "no flag yet":
+ *   neither similar nor a "not similar"; the row keeps similar false beside threshold_calibrated false, and the work
+ *   note says "no flag yet". A null threshold is "not calibrated" too.
  * - The resolution of a resolved suggested incident (close code, close notes, resolved at) comes from the answer
  *   (include_resolution) and, where the service has none, from the instance's own record of that incident.
  */
@@ -45,6 +47,7 @@ IncidentSimSuggestions.prototype = {
         for (var i = 0; i < answer.results.length; i++) {
             var result = answer.results[i];
             var flagged = result.similar === true;
+            var noFlagYet = result.similar !== true && result.similar !== false; // null: no calibrated threshold yet
             var row = new GlideRecord('x_incsim_suggestion');
             row.initialize();
             row.setValue('incident', sysId);
@@ -62,7 +65,8 @@ IncidentSimSuggestions.prototype = {
             row.setValue('asked_at', now.getValue());
             this._resolution(row, result);
             row.insert();
-            var flag = flagged ? (calibrated ? 'SIMILAR' : 'above the default threshold') : 'related';
+            var flag = noFlagYet ? 'no flag yet' : flagged ? (calibrated ? 'SIMILAR' : 'above the default threshold') :
+                'related';
             lines.push('- ' + result.number + ' (' + flag + ', score ' + Number(result.score).toFixed(3) + '): ' +
                 result.short_description);
         }
@@ -95,7 +99,8 @@ IncidentSimSuggestions.prototype = {
             'incident-sim suggestions (threshold ' + threshold + ' calibrated for ' + target + '; model ' +
             answer.model_version + '):' :
             'incident-sim suggestions. The threshold ' + threshold + ' is NOT calibrated (uncalibrated default): ' +
-            'treat "similar" as unreliable. Model ' + answer.model_version + ':';
+            'no suggestion is flagged similar or not similar until it is ("no flag yet"); treat "similar" as ' +
+            'unreliable. Model ' + answer.model_version + ':';
         if (answer.index_filling) {
             header += '\n(' + answer.index_filling.message + ')';
         }
