@@ -8,6 +8,10 @@
   chain of links (a shared problem), or when the current encoder scores it at or above
   `relative_ceiling` x the positive's score (an unlabelled duplicate is more likely than a negative
   there; NV-Retriever's "TopK-PercPos" rule).
+* Feedback (`train --feedback`, training/data/feedback.py): confirmed duplicates between two train-split
+  incidents join the links as positives; an agent's `not_similar` verdict on a train-split pair makes the
+  suggested incident a hard negative of the other, first in its list and past the relative ceiling (an
+  agent looked: it is a labelled negative, not a likely unlabelled duplicate), unless links join the two.
 * Hardness report: the current model's ROC-AUC separating positive pairs from the mined negative
   pairs (dense, BM25 and hybrid) next to the same with random negatives. Pairs the baseline already
   separates (notebook era: ROC-AUC 0.93) teach nothing."""
@@ -25,6 +29,7 @@ import numpy as np
 
 from indexing.errors import InputDataError
 from indexing.scoring import DEFAULT_BM25_WEIGHT, DEFAULT_DENSE_WEIGHT, DEFAULT_NORMALIZATION
+from training.data.feedback import TrainingFeedback
 from training.data.labels import LabelledCorpus
 from training.evaluate import scorer_for_incidents, time_boundaries
 from training.metrics import roc_auc
@@ -81,14 +86,25 @@ def mine_pairs(corpus: LabelledCorpus, encode: Encode, analyzer: str, k1: float 
                normalization: str = DEFAULT_NORMALIZATION, dense_weight: float = DEFAULT_DENSE_WEIGHT,
                bm25_weight: float = DEFAULT_BM25_WEIGHT,
                negatives_per_source: int = 1, relative_ceiling: float = 0.95, min_positives: int = 20,
-               seed: int = 0) -> PairSet:
+               seed: int = 0, feedback: TrainingFeedback | None = None) -> PairSet:
     """Mine (anchor, positive, hard negatives) from the train split. Raises InputDataError when the
     train split holds fewer than `min_positives` links: too little to learn from without over-fitting."""
     train_end, _ = time_boundaries(corpus)
     train = corpus.incidents[:train_end]
     numbers = [i.number for i in train]
     row_of = {n: r for r, n in enumerate(numbers)}
-    train_links = sorted((a, b) for a, b in corpus.links if a in row_of and b in row_of)
+    train_links = sorted((x, y) for x, y in corpus.links if x in row_of and y in row_of)
+    feedback_stats = {"duplicates_used": 0, "duplicates_outside_train_split": 0, "not_similar_used": 0}
+    if feedback is not None:
+        known = {tuple(sorted(link)) for link in train_links}
+        for incident, suggested in feedback.duplicates:  # (not a, b: `b` is the BM25 parameter)
+            pair = tuple(sorted((incident, suggested)))
+            if incident not in row_of or suggested not in row_of:
+                feedback_stats["duplicates_outside_train_split"] += 1
+            elif pair not in known:
+                known.add(pair)
+                feedback_stats["duplicates_used"] += 1
+        train_links = sorted(known)  # type: ignore[arg-type]
     if len(train_links) < min_positives:
         raise InputDataError(
             f"{corpus.name}: only {len(train_links)} links between incidents of the train split (the first "
@@ -114,6 +130,10 @@ def mine_pairs(corpus: LabelledCorpus, encode: Encode, analyzer: str, k1: float 
         scores = score_cache[anchor]
         ceiling = relative_ceiling * scores["dense"][positive]
         chosen: list[int] = []
+        for said in sorted(feedback.negatives_of(numbers[anchor]) if feedback is not None else ()):
+            if said in row_of and groups[said] != groups[numbers[anchor]] and row_of[said] not in chosen:
+                chosen.append(row_of[said])
+        said_not = len(chosen)
         for source in ("bm25", "dense"):
             taken = 0
             for cand in np.argsort(-scores[source], kind="stable"):
@@ -139,7 +159,10 @@ def mine_pairs(corpus: LabelledCorpus, encode: Encode, analyzer: str, k1: float 
             hard_scores[method].extend(float(scores[method][c]) for c in chosen)
         if len(chosen) < 2 * negatives_per_source:
             continue  # too small a pool to mine from; such a pair would be padded with easy negatives
-        pairs.append(TrainingPair(numbers[anchor], numbers[positive], tuple(numbers[c] for c in chosen)))
+        # feedback negatives first: they take the place of mined ones (training uses a fixed width per pair)
+        feedback_stats["not_similar_used"] += min(said_not, 2 * negatives_per_source)
+        pairs.append(TrainingPair(numbers[anchor], numbers[positive],
+                                  tuple(numbers[c] for c in chosen[:2 * negatives_per_source])))
 
     def auc(negatives: dict[str, list[float]]) -> dict[str, float]:
         out = {}
@@ -157,6 +180,7 @@ def mine_pairs(corpus: LabelledCorpus, encode: Encode, analyzer: str, k1: float 
         "negatives_per_pair": 2 * negatives_per_source,
         "negative_sources": ["bm25", "dense (current encoder)"],
         "false_negative_guard": {"relative_ceiling": relative_ceiling, "skipped": guard},
+        "feedback": {**(feedback.stats if feedback is not None else {}), **feedback_stats} if feedback else None,
         "hardness_baseline_roc_auc": {"mined_negatives": auc(hard_scores), "random_negatives": auc(random_scores)},
     }
     logger.info("mined %d pairs from %d train-split links; baseline ROC-AUC on them (hybrid): mined negatives "

@@ -33,6 +33,7 @@ from training.calibrate import (
     choose_threshold,
     write_calibrated_bundle,
 )
+from training.data.feedback import TrainingFeedback
 from training.data.labels import LabelledCorpus
 from training.evaluate import METHODS, Evaluation, QueryResult, build_scorer, evaluate_corpus, summarise
 from training.finetune import TrainConfig, train
@@ -138,7 +139,9 @@ def check_registry_dir(bundles_dir: Path) -> None:
 
 def run_training(corpus: LabelledCorpus, base_model_dir: Path, base_model_name: str, baseline: Bundle,
                  cfg: TrainConfig, data_dir: Path, bundles_dir: Path, name: str = "finetuned", force: bool = False,
-                 progress: bool = True) -> TrainingOutcome:
+                 progress: bool = True, feedback: TrainingFeedback | None = None) -> TrainingOutcome:
+    """Mine pairs (with agents' feedback when given), fine-tune, export, evaluate both bundles on the held-out
+    time-later split and promote the candidate only if the gate says so."""
     check_registry_dir(bundles_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     (data_dir / "training").mkdir(parents=True, exist_ok=True)
@@ -152,12 +155,13 @@ def run_training(corpus: LabelledCorpus, base_model_dir: Path, base_model_name: 
                               k1=bm25["k1"], b=bm25["b"], normalization=baseline.scoring.normalization,
                               dense_weight=baseline.dense_weight, bm25_weight=baseline.bm25_weight,
                               negatives_per_source=cfg.negatives_per_source, relative_ceiling=cfg.relative_ceiling,
-                              min_positives=cfg.min_positives, seed=cfg.seed)
+                              min_positives=cfg.min_positives, seed=cfg.seed, feedback=feedback)
     with steps.step(f"fine-tune ({'full' if cfg.full else 'LoRA'}, {cfg.epochs} epochs)"):
         trained = train(base_model_dir, pair_set, cfg, run_dir / "model", progress=progress)
     training_meta = {**trained.metadata, "base_model": base_model_name, "baseline_bundle": baseline.model_version,
                      "data": {"corpus": corpus.name, "label_kind": corpus.label_kind,
-                              "corpus_sha256": corpus_digest(corpus), "pairs_sha256": pair_set.digest()},
+                              "corpus_sha256": corpus_digest(corpus), "pairs_sha256": pair_set.digest(),
+                              "feedback": pair_set.stats.get("feedback")},
                      "pairs": pair_set.stats}
     with steps.step("export the candidate bundle (ONNX, INT8, parity)"):
         candidate_path = write_bundle(trained.model_dir, run_dir / "candidate", name=name, base_model=base_model_name,
