@@ -14,6 +14,7 @@ from service.background_indexing import BackgroundIndexer
 from service.engine import Engine
 from service.errors import install_error_handlers
 from service.flag import build_flag_watch, build_recalibrator, payload_fetcher
+from service.flag.background_calibration import BackgroundCalibration
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware
 from service.routes import admin, health, incidents, similar
@@ -32,9 +33,12 @@ Beyond the configured number of requests in flight the service answers 429 with 
 
 
 def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = None,
-               background_indexing: BackgroundIndexer | None = None) -> FastAPI:
+               background_indexing: BackgroundIndexer | None = None,
+               background_calibration: BackgroundCalibration | None = None) -> FastAPI:
     """`background_indexing`: incidents still being indexed while the service answers (the quickstart); started
-    with the service, stopped before the engine closes."""
+    with the service, stopped before the engine closes. `background_calibration`: the threshold calibrated
+    meanwhile (the quickstart; service/flag/background_calibration.py), started with the service once it answers,
+    switching through this app's switcher."""
     metrics = metrics or Metrics()
     keyring = KeyRing.from_settings(settings)  # raises AuthConfigError before anything is served
 
@@ -46,10 +50,14 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
             app.state.compactor.start()
         if background_indexing is not None:
             background_indexing.start()
+        if background_calibration is not None:
+            background_calibration.start()
         app.state.flag.start_link_checks(payload_fetcher(engine), settings.flag_link_check_s,
                                          settings.flag_link_window_days * 86400)
         yield
         logger.info("shutting down: in-flight requests have drained")
+        if background_calibration is not None:
+            background_calibration.stop()
         if background_indexing is not None:
             background_indexing.stop()
         if app.state.compactor is not None:
@@ -62,6 +70,7 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.background_indexing = background_indexing
+    app.state.background_calibration = background_calibration
     app.state.keyring = keyring
     app.state.switcher = build_switcher(settings, engine, metrics)
     app.state.compactor = build_compactor(
@@ -70,6 +79,8 @@ def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = Non
         and background_indexing.progress().filling else None) if app.state.switcher else None
     app.state.flag = build_flag_watch(settings, engine, metrics)  # answer log, feedback, live watch
     app.state.recalibrator = build_recalibrator(settings, engine, app.state.flag, app.state.switcher)
+    if background_calibration is not None:
+        background_calibration.bind(app.state.switcher)
     install_error_handlers(app)
 
     routers = (similar.router, incidents.router, admin.router, admin.index_router, health.router,

@@ -177,11 +177,13 @@ def choose_dense_text(bundle: Bundle, corpus: LabelledCorpus, evaluation: Evalua
 
 def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | None = None, n_boot: int = 1000,
                 index_dir: Path | None = None, progress: bool = True,
-                dense_text_modes: Sequence[str] = DENSE_TEXT_MODES) -> tuple[dict[str, Any], Evaluation, float]:
-    """Evaluate the bundle on the corpus. With a `rule`, also choose the BM25 normalisation and the dense text
-    mode on validation and calibrate the threshold by the rule (compared with the other rules on the test
-    split). Returns the report, the evaluation under the chosen normalisation and mode, and the threshold.
-    `index_dir`: where to keep the evaluation index (default: a temporary directory)."""
+                dense_text_modes: Sequence[str] = DENSE_TEXT_MODES,
+                normalizations: Sequence[str] = lexical.NORMALIZATIONS) -> tuple[dict[str, Any], Evaluation, float]:
+    """Evaluate the bundle on the corpus. With a `rule`, also choose the BM25 normalisation (among
+    `normalizations`) and the dense text mode (among `dense_text_modes`) on validation and calibrate the threshold
+    by the rule (compared with the other rules on the test split). Returns the report, the evaluation under the
+    chosen normalisation and mode, and the threshold. `index_dir`: where to keep the evaluation index (default: a
+    temporary directory)."""
     encoder = QueryPathEncoder(OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length))
     phases: dict[str, float] = {}
     with steps.step(f"index {corpus.name} for evaluation"), _phase(phases, "index (encode + store)"):
@@ -190,7 +192,7 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     evaluations: dict[str, Evaluation] = {}
     comparison: dict[str, Any] = {}
     current = bundle.scoring.normalization
-    for mode in lexical.NORMALIZATIONS:
+    for mode in normalizations:
         scorer.normalization = mode
         with steps.step(f"evaluate {corpus.name} with BM25 normalisation {mode}"), \
                 _phase(phases, f"evaluate (BM25 normalisation {mode})"):
@@ -204,7 +206,7 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
     if rule is None:
         chosen, why = current, "the bundle's (evaluate does not change it; calibrate compares and chooses)"
     else:
-        chosen = max(lexical.NORMALIZATIONS, key=lambda m: (round(comparison[m]["validation_hybrid_mrr"], 4),
+        chosen = max(normalizations, key=lambda m: (round(comparison[m]["validation_hybrid_mrr"], 4),
                                                             comparison[m]["validation_hybrid_roc_auc"]))
         why = (f"best validation hybrid MRR ({comparison[chosen]['validation_hybrid_mrr']:.3f}; ROC-AUC breaks ties) "
                "among the normalisations that do not depend on the other results")
@@ -287,6 +289,26 @@ def run_quality(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule | No
         "verdict": verdict(diff, "MRR", headline_split),
     }
     return report, evaluation, threshold
+
+
+def calibrate_as_served(bundle: Bundle, corpus: LabelledCorpus, rule: ThresholdRule, n_boot: int = 200,
+                        index_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
+    """The offline calibration (`calibrate`'s rule and report) of the threshold alone: the bundle's BM25
+    normalisation and dense text mode are kept, so the threshold it chooses is for the scores the bundle serves
+    and a bundle that differs only in it reuses the serving index (a threshold-only bundle)."""
+    report, _, _ = run_quality(bundle, corpus, rule=rule, n_boot=n_boot, index_dir=index_dir, progress=progress,
+                               dense_text_modes=(bundle.dense_text.mode,),
+                               normalizations=(bundle.scoring.normalization,))
+    return report
+
+
+def evaluation_summary(corpus: LabelledCorpus, report: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's `evaluation` entry of a calibrated bundle: the test split figures and the rules compared."""
+    return {"corpus": corpus.name, "label_kind": corpus.label_kind,
+            "test": report["splits"]["test"].get("hybrid", {}),
+            "test_per_incident": report["per_incident"]["test"].get("hybrid", {}),
+            "rules_compared": report["rules_compared"],
+            "verdict": report["verdict"]}
 
 
 def threshold_record(evaluation: Evaluation, value: float, source: str, target: dict[str, Any] | None,

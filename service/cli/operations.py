@@ -36,21 +36,29 @@ def serve(
 
 
 def run_service(settings: Settings, host: str | None, port: int | None, dev: bool,
-                backlog: Sequence[Incident] = (), started_at: float | None = None) -> None:
-    """Serve until stopped; `backlog`: incidents to index in the background meanwhile (service/background_indexing)."""
+                backlog: Sequence[Incident] = (), started_at: float | None = None,
+                calibrate_on: Sequence[Incident] = ()) -> None:
+    """Serve until stopped; `backlog`: incidents to index in the background meanwhile (service/background_indexing);
+    `calibrate_on`: labelled incidents to calibrate an uncalibrated serving threshold on meanwhile
+    (service/flag/background_calibration)."""
     updates = {k: v for k, v in {"host": host, "port": port, "dev_mode": dev or None}.items() if v is not None}
     settings = settings.model_copy(update=updates)
     import uvicorn
 
+    from indexing.bundle import CALIBRATED
     from service.app import create_app
     from service.background_indexing import BackgroundIndexer
     from service.engine import Engine
+    from service.flag.background_calibration import BackgroundCalibration
 
     try:
         engine = Engine.from_settings(settings)
         try:
             indexer = BackgroundIndexer(engine, backlog, started_at=started_at) if backlog else None
-            api = create_app(settings, engine, background_indexing=indexer)
+            calibration = None
+            if calibrate_on and engine.bundle.threshold_source != CALIBRATED:
+                calibration = BackgroundCalibration(engine, calibrate_on, settings.data_dir)
+            api = create_app(settings, engine, background_indexing=indexer, background_calibration=calibration)
         except IncidentSimError:
             engine.close()
             raise
@@ -81,8 +89,10 @@ def quickstart(
 ) -> None:
     """End to end on the embedded defaults: build the baseline bundle (once), generate sample incidents, index
     the first ones, then serve while the rest are indexed in the background through the service's own write
-    path. Idempotent: a second run indexes only what is missing. Without INCIDENT_SIM_API_KEYS it serves in dev
-    mode (auth off)."""
+    path. Meanwhile the threshold is calibrated on the sample's train + validation splits and switched to when
+    done (answers carry `similar: null` until then; /readyz shows `calibration`). Idempotent: a second run indexes
+    only what is missing and serves the calibrated bundle. Without INCIDENT_SIM_API_KEYS it serves in dev mode
+    (auth off)."""
     started = started_at or time.time()
     settings = load_settings(data_dir, service=False)
     try:
@@ -97,7 +107,7 @@ def quickstart(
     if not settings.api_keys:
         logger.warning("no INCIDENT_SIM_API_KEYS set: serving in dev mode, authentication OFF")
     run_service(load_settings(data_dir, service=True), host, port, not settings.api_keys, backlog=backlog,
-                started_at=started)
+                started_at=started, calibrate_on=incidents)
 
 
 def _ensure_bundle(settings: Settings, search_int8: bool) -> None:

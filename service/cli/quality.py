@@ -115,14 +115,10 @@ def calibrate(
         settings, bundle, corpus, report, evaluation, threshold = _quality(data, data_dir, n, False, bootstrap,
                                                                              rule_args)
         from training.calibrate import write_calibrated_bundle
+        from training.quality import evaluation_summary
 
-        evaluation_summary = {"corpus": corpus.name, "label_kind": corpus.label_kind,
-                              "test": report["splits"]["test"].get("hybrid", {}),
-                              "test_per_incident": report["per_incident"]["test"].get("hybrid", {}),
-                              "rules_compared": report["rules_compared"],
-                              "verdict": report["verdict"]}
         path = write_calibrated_bundle(
-            bundle, settings.bundles_dir, report["threshold"], evaluation_summary,
+            bundle, settings.bundles_dir, report["threshold"], evaluation_summary(corpus, report),
             {"normalization": report["bm25_normalization"]["chosen"],
              "normalization_why": report["bm25_normalization"]["why"]},
             extra={"dense_text": report["dense_text"]})

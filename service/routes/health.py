@@ -28,9 +28,11 @@ async def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     engine = request.app.state.engine
     readiness = engine.readiness()
+    calibration = request.app.state.background_calibration
     body = ReadyResponse(ready=readiness.ready, reason=readiness.code, message=readiness.message,
                          model_version=engine.bundle.model_version, index_version=engine.index_version,
-                         indexing=index_filling(request))
+                         indexing=index_filling(request),
+                         calibration=None if calibration is None else calibration.progress().to_dict())
     return JSONResponse(body.model_dump(), status_code=200 if readiness.ready else 503)
 
 
