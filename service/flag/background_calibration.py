@@ -65,7 +65,7 @@ class BackgroundCalibration:
 
     def __init__(self, engine: Engine, incidents: Sequence[Incident], data_dir: Path, corpus_name: str = "sample",
                  n_boot: int = 200, hold: threading.Event | None = None, switch_retries: int = 12,
-                 retry_s: float = 5.0) -> None:
+                 retry_s: float = 5.0, heartbeat_s: float = 60.0) -> None:
         self.engine = engine
         self.switcher: ModelSwitcher | None = None  # the app's (create_app binds it)
         self.incidents = list(incidents)
@@ -75,6 +75,7 @@ class BackgroundCalibration:
         self.hold = hold
         self.switch_retries = switch_retries
         self.retry_s = retry_s
+        self.heartbeat_s = heartbeat_s  # a progress line in the log this often while it runs (0: none)
         self._lock = threading.Lock()
         self._progress = CalibrationProgress(RUNNING, MESSAGES[RUNNING], corpus_name, len(self.incidents))
         self._stop = threading.Event()
@@ -116,7 +117,14 @@ class BackgroundCalibration:
                   seconds=round(time.monotonic() - t0, 1), **changes)
         self._done.set()
 
+    def _heartbeat(self) -> None:
+        t0 = time.monotonic()
+        while self.heartbeat_s > 0 and not self._done.wait(self.heartbeat_s):
+            logger.info("background calibration still running (%s so far; answers carry similar: null meanwhile)",
+                        format_seconds(time.monotonic() - t0))
+
     def _run(self) -> None:
+        threading.Thread(target=self._heartbeat, name="background-calibration-heartbeat", daemon=True).start()
         t0 = time.monotonic()
         try:
             if self.hold is not None:
