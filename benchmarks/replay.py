@@ -27,12 +27,16 @@ rule is applied to the same answers. Reported per rule on the later period: fals
 duplicate-free incidents flagged), hit rate (incidents with an earlier duplicate whose top 10 holds a true
 duplicate marked similar), flag precision (results marked similar that are true duplicates), with 95 % exact
 intervals; answers until the alert condition (the flagged share of the last `--alert-window` answers has a lower
-bound above what the calibration promises) and until the false-alarm share of the last `--alert-window`
-duplicate-free answers is back at the target. Writes benchmarks/results/replay-<data>.json|md."""
+bound above what the calibration promises); and, in hindsight from the labels, when the false-alarm share of the
+last `--alert-window` duplicate-free answers first exceeded the target (its lower 95 % bound above it) and how
+many more answers it took for that share to be back at the target.
+The stream's answers (numbers and scores, no text) can be kept (`--save-answers`) and the rules re-run on them
+without streaming again (`--answers`). Writes benchmarks/results/replay-<data>.json|md."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -233,8 +237,11 @@ def summarise(run: RuleRun, later: Sequence[ReplayAnswer], target: float, promis
     detect = next((i + 1 for i in range(alert_window - 1, len(later))
                    if clopper_pearson(sum(flags[i + 1 - alert_window:i + 1]), alert_window)[0] > promise), None)
     fa = [flagged(a, t) for a, t in negatives]
-    back = next((i + 1 for i in range(alert_window - 1, len(fa))
-                 if (detect is None or i + 1 >= detect) and np.mean(fa[i + 1 - alert_window:i + 1]) <= target), None)
+    counts = [sum(fa[i + 1 - alert_window:i + 1]) for i in range(alert_window - 1, len(fa))]
+    rolling = [c / alert_window for c in counts]
+    drift = next((k for k, c in enumerate(counts) if clopper_pearson(c, alert_window)[0] > target), None)
+    back = None if drift is None else next((k - drift for k in range(drift, len(rolling)) if rolling[k] <= target),
+                                           None)
     blocks = [round(float(np.mean(fa[b:b + alert_window])), 3) for b in range(0, len(fa), alert_window)]
     return {
         "rule": run.name,
@@ -246,14 +253,42 @@ def summarise(run: RuleRun, later: Sequence[ReplayAnswer], target: float, promis
         "threshold": {"first": run.thresholds[0], "last": run.thresholds[-1], "min": min(run.thresholds),
                       "max": max(run.thresholds)},
         "answers_to_alert": detect,
-        "negatives_until_back_at_target": back,
+        # in hindsight, from the labels: the first duplicate-free answer (counted from the start of the later
+        # period) at which the last `alert_window` of them held more false alarms than the target (the lower
+        # 95 % bound above it), and how many more it took for their share to be back at it (None: never back)
+        "drift_at_negative": None if drift is None else drift + alert_window,
+        "negatives_to_correct": back,
         "false_alarm_share_by_block": blocks,
     }
 
 
-def replay(corpus: LabelledCorpus, bundle: Bundle, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
-        answers, seconds = stream(corpus, bundle, Path(tmp))
+@dataclass(frozen=True)
+class StreamedAnswers:
+    """What the stream gave, kept so the rules can run again without it (`--save-answers`, `--answers`)."""
+
+    corpus: str
+    incidents: int
+    bundle: str
+    seconds: float
+    answers: list[ReplayAnswer]
+
+    def save(self, path: Path) -> None:
+        rows = [{**a.__dict__, "duplicates": sorted(a.duplicates), "suggested": [list(s) for s in a.suggested]}
+                for a in self.answers]
+        path.write_text(json.dumps({"corpus": self.corpus, "incidents": self.incidents, "bundle": self.bundle,
+                                    "stream_s": self.seconds, "answers": rows}))
+
+    @classmethod
+    def load(cls, path: Path) -> StreamedAnswers:
+        data = json.loads(path.read_text())
+        answers = [ReplayAnswer(int(r["position"]), str(r["number"]), str(r["split"]), r["best"],
+                                tuple((str(n), float(v)) for n, v in r["suggested"]), frozenset(r["duplicates"]),
+                                r.get("best_all")) for r in data["answers"]]
+        return cls(data["corpus"], int(data["incidents"]), data["bundle"], float(data["stream_s"]), answers)
+
+
+def replay(streamed: StreamedAnswers, args: argparse.Namespace) -> dict[str, Any]:
+    answers = streamed.answers
     statics = static_thresholds(answers, args.target, args.confidence)
     calibration = [a for a in answers if a.split != "test"]
     later = [a for a in answers if a.split == "test"]
@@ -271,7 +306,8 @@ def replay(corpus: LabelledCorpus, bundle: Bundle, args: argparse.Namespace) -> 
         fa, hit = r["false_alarm_rate"], r["hit_rate"]["value"]
         r["meets_target"] = bool(fa["value"] is not None and fa["value"] <= args.target
                                  and (hit is None or hit >= static_hit_low))
-    return {"corpus": corpus.name, "incidents": len(corpus.incidents), "stream_s": round(seconds, 1),
+    return {"corpus": streamed.corpus, "incidents": streamed.incidents, "bundle": streamed.bundle,
+            "stream_s": round(streamed.seconds, 1),
             "answers": {"calibration": len(calibration), "later": len(later),
                         "later_with_duplicate": sum(a.has_duplicate for a in later)},
             "static_thresholds": statics, "promised_flagged_share": round(promise, 4),
@@ -291,8 +327,14 @@ def markdown(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
              f"{args.alert_window} answers with its lower 95 % bound above {figures['promised_flagged_share']} "
              "(what the calibration promises).", "",
              "| rule | false alarms per incident [95 % CI] | hit rate [95 % CI] | flag precision | threshold first "
-             "/ last (min-max) | answers to alert | negatives until back at target | meets target |",
+             "/ last (min-max) | answers to alert | false-alarm drift (duplicate-free answers) | meets target |",
              "|---|---|---|---|---|---|---|---|"]
+
+    def drift(r: dict[str, Any]) -> str:
+        if r["drift_at_negative"] is None:
+            return "none"
+        back = "never back" if r["negatives_to_correct"] is None else f"back after {r['negatives_to_correct']}"
+        return f"at {r['drift_at_negative']}, {back}"
 
     def show(r: dict[str, Any]) -> str:
         if r["value"] is None:
@@ -303,8 +345,8 @@ def markdown(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
         t = r["threshold"]
         lines.append(f"| {r['rule']} | {show(r['false_alarm_rate'])} | {show(r['hit_rate'])} | "
                      f"{show(r['flag_precision'])} | {t['first']:.4f} / {t['last']:.4f} ({t['min']:.4f}-"
-                     f"{t['max']:.4f}) | {r['answers_to_alert'] or 'never'} | "
-                     f"{r['negatives_until_back_at_target'] or 'never'} | {'yes' if r['meets_target'] else 'no'} |")
+                     f"{t['max']:.4f}) | {r['answers_to_alert'] or 'never'} | {drift(r)} | "
+                     f"{'yes' if r['meets_target'] else 'no'} |")
     lines += ["", f"False-alarm share per block of {args.alert_window} duplicate-free answers, in time order:", "",
               "| rule | blocks |", "|---|---|"]
     lines += [f"| {r['rule']} | {' '.join(f'{b:.3f}' for b in r['false_alarm_share_by_block'])} |"
@@ -328,17 +370,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--gamma", type=float, default=0.005, help="the online rule's step")
     parser.add_argument("--aci-window", type=int, default=1000)
     parser.add_argument("--alert-window", type=int, default=100)
+    parser.add_argument("--save-answers", type=Path, help="keep the stream's answers (JSON, no text) here")
+    parser.add_argument("--answers", type=Path, help="run the rules on answers kept with --save-answers")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("indexing").setLevel(logging.WARNING)
     logging.getLogger("service").setLevel(logging.WARNING)
     command = "python -m benchmarks.replay " + " ".join(sys.argv[1:] if argv is None else argv)
-    corpus = load_labelled(args.data, n=args.n)
-    with tempfile.TemporaryDirectory(prefix="replay-bundle-") as tmp:
-        bundle = bundle_or_minilm(args.bundle, Path(tmp) / "bundle")
-        figures = {"machine": cpu_facts(), "command": command, "bundle": bundle.model_version,
-                   **replay(corpus, bundle, args)}
+    if args.answers is not None:
+        streamed = StreamedAnswers.load(args.answers)
+    else:
+        corpus = load_labelled(args.data, n=args.n)
+        with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
+            bundle = bundle_or_minilm(args.bundle, Path(tmp) / "bundle")
+            answers, seconds = stream(corpus, bundle, Path(tmp) / "data")
+        streamed = StreamedAnswers(corpus.name, len(corpus.incidents), bundle.model_version, seconds, answers)
+        if args.save_answers is not None:
+            streamed.save(args.save_answers)
+    figures = {"machine": cpu_facts(), "command": command, **replay(streamed, args)}
     name = Path(args.data).stem if args.data not in ("seamonkey", "sample") else args.data
     lines = suite_header(f"Replay of {figures['corpus']} in time order: threshold rules on the later period",
                          command, figures["machine"])
