@@ -57,7 +57,11 @@ def run_service(settings: Settings, host: str | None, port: int | None, dev: boo
             indexer = BackgroundIndexer(engine, backlog, started_at=started_at) if backlog else None
             calibration = None
             if calibrate_on and engine.bundle.threshold_source != CALIBRATED:
-                calibration = BackgroundCalibration(engine, calibrate_on, settings.data_dir)
+                if settings.bundle_path is not None:  # a pin wins over every switch, so a switch would not last
+                    logger.warning("INCIDENT_SIM_BUNDLE_PATH pins the uncalibrated bundle, so the quickstart does not "
+                                   "calibrate it: every `similar` stays null (incident-sim calibrate, or unset it)")
+                else:
+                    calibration = BackgroundCalibration(engine, calibrate_on, settings.data_dir)
             api = create_app(settings, engine, background_indexing=indexer, background_calibration=calibration)
         except IncidentSimError:
             engine.close()
