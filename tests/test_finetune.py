@@ -115,10 +115,20 @@ def test_cli_promotes_a_fine_tune_that_beats_a_weak_baseline(minilm_dir: Path, m
     data_file = tmp_path / "codename.json"
     data_file.write_text(json.dumps(codename_corpus()))
     data_dir = stage_registry(tmp_path, minilm_bundle)
+    # agents' feedback restating a train-split link (no new pair) and one outside the train split: the pairs
+    # and so the training stay those of the corpus, and the bundle records what the feedback gave
+    corpus = corpus_of(codename_corpus())
+    train_end, _ = time_boundaries(corpus)
+    in_train = {i.number for i in corpus.incidents[:train_end]}
+    known = next((a, b) for a, b in sorted(corpus.links) if a in in_train and b in in_train)
+    later = next((a, b) for a, b in sorted(corpus.links) if a not in in_train and b not in in_train)
+    verdicts = tmp_path / "feedback.jsonl"
+    verdicts.write_text("\n".join(json.dumps({"incident": a, "suggested": b, "verdict": "duplicate",
+                                              "source": "servicenow"}) for a, b in (known, later)))
     result = CliRunner().invoke(app, [
         "train", "--data", str(data_file), "--data-dir", str(data_dir), "--base-model", str(minilm_dir),
         "--epochs", str(GOOD_TRAINING["epochs"]), "--learning-rate", str(GOOD_TRAINING["learning_rate"]),
-        "--name", "minilm-lora", "--out", str(tmp_path / "reports")])
+        "--name", "minilm-lora", "--out", str(tmp_path / "reports"), "--feedback", str(verdicts)])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "reports" / "finetune-codename.json").read_text())
     gate = report["gate"]
@@ -139,6 +149,9 @@ def test_cli_promotes_a_fine_tune_that_beats_a_weak_baseline(minilm_dir: Path, m
     assert training["kind"] == "lora" and training["target_modules"] == ["query", "key", "value"]
     assert training["config"]["epochs"] == GOOD_TRAINING["epochs"]
     assert len(training["data"]["corpus_sha256"]) == 64 and len(training["data"]["pairs_sha256"]) == 64
+    assert training["data"]["feedback"] == {"pairs": 2, "duplicate": 2, "not_similar": 0, "related": 0,
+                                            "conflicting": 0, "duplicates_used": 0,
+                                            "duplicates_outside_train_split": 1, "not_similar_used": 0}
     checks = training["checks"]
     assert checks["adapter_effect_max_abs_diff"] > checks["adapter_effect_floor"]
     assert checks["merge_max_abs_diff"] <= 1e-5 and checks["reload_without_peft_max_abs_diff"] <= 1e-5

@@ -84,3 +84,17 @@ def test_feedback_adds_positives_and_hard_negatives_inside_the_train_split_only(
     assert after.stats["feedback"]["not_similar_used"] == len(anchored)
     assert after.digest() != before.digest()
     assert before.stats["feedback"] is None
+
+
+def test_train_refuses_a_broken_feedback_file_before_any_training(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    path = tmp_path / "feedback.jsonl"
+    path.write_text(json.dumps(record("A", "B", "duplicate")) + "\n" + json.dumps(record("A", "C", "yes")) + "\n")
+    result = CliRunner().invoke(app, ["train", "--data", "sample", "--n", "300", "--data-dir", str(tmp_path / "d"),
+                                      "--feedback", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "record 2: verdict 'yes' is not one of duplicate, related, not_similar" in result.output
+    assert not (tmp_path / "d" / "training").exists()  # refused before a run directory was made

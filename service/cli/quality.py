@@ -168,6 +168,10 @@ def train(
     out: Annotated[Path, typer.Option(help="Report directory.")] = Path("benchmarks/results"),
     bundles_dir: Annotated[Path | None, typer.Option(help="Where the new bundle goes (default: DATA_DIR/bundles).")]
     = None,
+    feedback: Annotated[Path | None, typer.Option(
+        help="Agents' verdicts exported from GET /feedback (a page, or pages / records one per line): confirmed "
+             "duplicates between train-split incidents become positives, not_similar verdicts hard negatives. "
+             "The gate still decides on the time-later test split.")] = None,
 ) -> None:
     """Fine-tune the encoder on labelled incidents (train split only), export it as a bundle and promote it
     only if it beats the served baseline on the time-later test split (hybrid score, paired bootstrap CI).
@@ -197,6 +201,11 @@ def train(
             raise IncidentSimError(f"training config: {exc}") from None
         registry = bundles_dir or settings.bundles_dir
         check_registry_dir(registry)
+        verdicts = None
+        if feedback is not None:
+            from training.data.feedback import load_feedback
+
+            verdicts = load_feedback(feedback)
         baseline = load_bundle(resolve_bundle_path(settings))
         corpus = load_labelled(data, n=n)
         with tempfile.TemporaryDirectory(prefix="base-model-") as tmp:
@@ -209,7 +218,7 @@ def train(
                     raise IncidentSimError(f"{base_model} is not a sentence-transformers model folder (no config.json)")
                 model_dir, model_name = base_model, str(base_model)
             outcome = run_training(corpus, model_dir, model_name, baseline, cfg, settings.data_dir,
-                                   registry, name=name, force=force)
+                                   registry, name=name, force=force, feedback=verdicts)
     except IncidentSimError as exc:
         fail(exc)
     for p in write_gate_report(outcome.report, out, f"finetune-{corpus.name}"):
