@@ -76,6 +76,17 @@ def shared_index_dir(tmp_path_factory: pytest.TempPathFactory, minilm_bundle: Bu
     return data_dir
 
 
+def stage_registry_data_dir(shared_index_dir: Path, bundle: Bundle, data_dir: Path) -> None:
+    """A data directory as the service keeps it: `bundle` published in the registry and active, the shared
+    index (built by it) copied in."""
+    from indexing.registry import BundleRegistry
+
+    shutil.copytree(shared_index_dir / "index", data_dir / "index")
+    registry = BundleRegistry(data_dir / "bundles")
+    registry.publish(bundle.path, allow_uncalibrated=True)
+    registry.set_active(bundle.model_version)
+
+
 QUERY_KEY = "q-7d4c1f0b9e2a4b6c8d0e"  # query scope only (e.g. a dashboard)
 WRITE_KEY = "w-3a9b5c7d1e0f2a4b6c8d"  # query + write: the ServiceNow integration
 ADMIN_KEY = "a-5e7f9a1b3c5d7e9f1a3b"

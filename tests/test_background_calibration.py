@@ -6,7 +6,6 @@ what it is doing meanwhile. Real HTTP on loopback, the real MiniLM ONNX bundle, 
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections import Counter
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import TEST_KEYS, WRITE_KEY, LiveServer
+from conftest import TEST_KEYS, WRITE_KEY, LiveServer, stage_registry_data_dir
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.incidents import Incident
@@ -32,10 +31,7 @@ WRITE = {"X-API-Key": WRITE_KEY}
 @pytest.fixture()
 def registry_settings(shared_index_dir: Path, minilm_bundle: Bundle, tmp_path: Path) -> Settings:
     """The quickstart's layout: the uncalibrated bundle active in the registry, an index built by it."""
-    shutil.copytree(shared_index_dir / "index", tmp_path / "index")
-    registry = BundleRegistry(tmp_path / "bundles")
-    registry.publish(minilm_bundle.path, allow_uncalibrated=True)
-    registry.set_active(minilm_bundle.model_version)
+    stage_registry_data_dir(shared_index_dir, minilm_bundle, tmp_path)
     return Settings(data_dir=tmp_path, api_keys=TEST_KEYS, flag_link_check_s=0)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, TEST_KEYS, WRITE_KEY, LiveServer, free_port, wait_for_http
+from conftest import ADMIN_KEY, TEST_KEYS, WRITE_KEY, LiveServer, free_port, stage_registry_data_dir, wait_for_http
 from indexing.bundle import MANIFEST, Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import BundleError
@@ -46,10 +46,7 @@ def bundle_b(minilm_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture()
 def registry_settings(shared_index_dir: Path, minilm_bundle: Bundle, tmp_path: Path) -> Settings:
     """A data directory as the service keeps it: bundle A in the registry and active, its index."""
-    shutil.copytree(shared_index_dir / "index", tmp_path / "index")
-    registry = BundleRegistry(tmp_path / "bundles")
-    registry.publish(minilm_bundle.path, allow_uncalibrated=True)
-    registry.set_active(minilm_bundle.model_version)
+    stage_registry_data_dir(shared_index_dir, minilm_bundle, tmp_path)
     return Settings(data_dir=tmp_path, api_keys=TEST_KEYS, rebuild_page_size=8)
 
 

@@ -5,14 +5,13 @@ back. Real Qdrant Edge and real HTTP on loopback; the server adapter on qdrant-c
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, TEST_KEYS, WRITE_KEY, LiveServer
+from conftest import ADMIN_KEY, TEST_KEYS, WRITE_KEY, LiveServer, stage_registry_data_dir
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.errors import SwapRefusedError
@@ -34,10 +33,7 @@ WRITE = {"X-API-Key": WRITE_KEY}
 
 @pytest.fixture()
 def registry_settings(shared_index_dir: Path, minilm_bundle: Bundle, tmp_path: Path) -> Settings:
-    shutil.copytree(shared_index_dir / "index", tmp_path / "index")
-    registry = BundleRegistry(tmp_path / "bundles")
-    registry.publish(minilm_bundle.path, allow_uncalibrated=True)
-    registry.set_active(minilm_bundle.model_version)
+    stage_registry_data_dir(shared_index_dir, minilm_bundle, tmp_path)
     return Settings(data_dir=tmp_path, api_keys=TEST_KEYS, flag_recalibrate_min_answers=60, flag_link_check_s=0)
 
 
