@@ -143,6 +143,18 @@ def test_recalibrate_endpoint_dry_run_then_apply_then_rollback(registry_settings
         assert body["proposal"]["hits"] == 1 and body["proposal"]["negatives"] == 79
         assert body["proposal"]["threshold"] >= body["proposal"]["point_estimate"]
         assert c.get("/admin/models", headers=ADMIN).json()["serving"]["model_version"] == minilm_bundle.model_version
+        # the same dry run from a shell: `incident-sim calibrate --live` asks the running service
+        from typer.testing import CliRunner
+
+        from service.cli import app
+
+        cli = CliRunner().invoke(app, ["calibrate", "--live", "--service", server.url, "--api-key", ADMIN_KEY])
+        assert cli.exit_code == 0, cli.output
+        assert "live answers: 80 incidents (79 negatives, 1 confirmed duplicates)" in cli.output
+        assert "dry run" in cli.output
+        refused = CliRunner().invoke(app, ["calibrate", "--live", "--service", server.url, "--api-key", WRITE_KEY])
+        assert refused.exit_code == 1 and "403" in refused.output
+        assert CliRunner().invoke(app, ["calibrate", "--apply"]).exit_code == 2  # --apply needs --live
         calls = EncoderCalls(monkeypatch)
         applied = c.post("/admin/threshold/recalibrate", json={"apply": True}, headers=ADMIN).json()
         assert applied["applied"] is True, applied

@@ -92,13 +92,28 @@ def calibrate(
              "before it ('earlier') or among all other incidents except its links ('all', the pool the service "
              "searches; the default: SeaMonkey and the sample, README). Both are reported side by side on the test "
              "split.")] = "all",
+    live: Annotated[bool, typer.Option(
+        "--live", help="Instead: recalibrate the running service from its recent answers (the same as `incident-sim "
+                       "recalibrate`): a dry run unless --apply; --service and INCIDENT_SIM_ADMIN_KEY say where.")]
+    = False,
+    apply: Annotated[bool, typer.Option("--apply", help="With --live: switch to the new threshold.")] = False,
+    service: Annotated[str, typer.Option(help="With --live: the running service.")] = "http://127.0.0.1:8000",
+    api_key: Annotated[str | None, typer.Option(envvar="INCIDENT_SIM_ADMIN_KEY",
+                                                help="With --live: a key with the admin scope.")] = None,
 ) -> None:
     """Choose the threshold on labelled data and write it into a new bundle version. The threshold is the lowest
     whose targeted rate, bounded with --confidence, stays under the target on the calibration splits (train +
     validation for a bundle that was not fine-tuned, validation only for a fine-tuned one; never the test split).
     Also chooses the BM25 normalisation on validation, and reports side by side on the test split what each
-    threshold rule reaches."""
+    threshold rule reaches. With --live: from the running service's recent answers instead (no labelled data)."""
     from training.calibrate import UNIT_INCIDENT, UNIT_PAIR
+
+    if live:
+        from service.cli.live import recalibrate_live
+
+        raise typer.Exit(recalibrate_live(service, api_key, apply, "clopper_pearson"))
+    if apply:
+        fail(ValueError("--apply goes with --live (an offline calibration always writes a new bundle version)"))
 
     if target_false_alarm is not None and target_fpr is not None:
         fail(ValueError("give --target-false-alarm (per incident) or --target-fpr (pairs), not both"))
