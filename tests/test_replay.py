@@ -8,16 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.replay import (
+from benchmarks.replay import StreamedAnswers, replay, stream
+from benchmarks.replay_rules import (
     ReplayAnswer,
     RuleRun,
-    StreamedAnswers,
-    replay,
     run_online_after_feedback,
     run_static,
     run_windowed,
     static_thresholds,
-    stream,
     summarise,
 )
 from indexing.bundle import Bundle
