@@ -128,21 +128,27 @@ def test_a_retried_call_counts_once_and_other_models_do_not_count(tmp_path: Path
     assert (window.answers, window.flagged) == (2, 1)
 
 
-def test_record_answer_feeds_the_counter_and_the_margin_histogram(tmp_path: Path) -> None:
+@dataclass
+class Hit:
+    """A search result as the flag watch reads it (score, payload)."""
+
+    score: float
+    payload: dict[str, Any]
+    point_id: str = "p"
+
+
+def similar_answer(results: list[Hit], threshold: float, source: str) -> Any:
     from service.engine import SimilarAnswer
 
-    @dataclass
-    class Hit:
-        score: float
-        payload: dict[str, Any]
-        point_id: str = "p"
+    return SimilarAnswer(results=results, threshold=threshold, threshold_source=source,  # type: ignore[arg-type]
+                         threshold_target=None, model_version="m1", index_version="m1@1", truncated=False, exact=True)
 
+
+def test_record_answer_feeds_the_counter_and_the_margin_histogram(tmp_path: Path) -> None:
     metrics = Metrics()
     watch = watch_for(tmp_path, metrics)
     for scores in ([0.85, 0.7], [0.79], []):
-        ans = SimilarAnswer(results=[Hit(s, {"number": f"INC{s}"}) for s in scores],  # type: ignore[misc]
-                            threshold=0.8, threshold_source="calibrated", threshold_target=None, model_version="m1",
-                            index_version="m1@1", truncated=False, exact=True)
+        ans = similar_answer([Hit(s, {"number": f"INC{s}"}) for s in scores], 0.8, "calibrated")
         watch.record_answer(ans, "INC0000042")
     get = metrics.registry.get_sample_value
     assert get("incident_sim_flag_answers_total", {"flagged": "true"}) == 1
@@ -153,19 +159,9 @@ def test_record_answer_feeds_the_counter_and_the_margin_histogram(tmp_path: Path
 
 
 def test_an_uncalibrated_answer_is_neither_flagged_nor_not(tmp_path: Path) -> None:
-    from service.engine import SimilarAnswer
-
-    @dataclass
-    class Hit:
-        score: float
-        payload: dict[str, Any]
-        point_id: str = "p"
-
     metrics = Metrics()
     watch = watch_for(tmp_path, metrics)
-    ans = SimilarAnswer(results=[Hit(0.95, {"number": "INC1"}), Hit(0.2, {"number": "INC2"})],  # type: ignore[list-item]
-                        threshold=0.6, threshold_source="uncalibrated_default", threshold_target=None,
-                        model_version="m1", index_version="m1@1", truncated=False, exact=True)
+    ans = similar_answer([Hit(0.95, {"number": "INC1"}), Hit(0.2, {"number": "INC2"})], 0.6, "uncalibrated_default")
     assert [ans.is_similar(r) for r in ans.results] == [None, None]  # type: ignore[arg-type]
     record = watch.record_answer(ans, "INC0000042")
     assert record.flagged is None
