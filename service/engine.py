@@ -334,22 +334,3 @@ def _comparable(moment: datetime) -> datetime:
 
 def query_text(short_description: str | None, description: str | None, text: str | None) -> str:
     return text.strip() if text is not None else incident_text(short_description, description)
-
-
-class UnavailableStore(IncidentStore):
-    """Stands in for a store that could not even be opened, so the service can report 503s."""
-
-    name = "unavailable"
-
-    def __init__(self, reason: str, error: type[StoreUnavailableError] = StoreUnavailableError) -> None:
-        self.reason = reason
-        self.error = error
-
-    def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise self.error(self.reason)
-
-    create_index = meta = upsert = delete = count = doc_freqs = search_dense = search_sparse = fetch = ping = _fail
-    scroll = _fail
-
-    def close(self) -> None:
-        return None

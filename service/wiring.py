@@ -11,7 +11,8 @@ from indexing.bundle import load_bundle
 from indexing.errors import BundleError, IndexLockedError, IndexMissingError, PointerLostError, StoreUnavailableError
 from indexing.registry import BundleRegistry
 from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta
-from service.engine import Engine, EngineOptions, UnavailableStore
+from indexing.store.unavailable import UnavailableStore
+from service.engine import Engine, EngineOptions
 from service.metrics import Metrics
 from service.settings import Settings
 from service.versions.compaction import CompactionPolicy, IndexCompactor

@@ -21,7 +21,7 @@ from indexing.bundle import CALIBRATED
 from indexing.errors import SwapInProgressError
 from indexing.incidents import Incident
 from indexing.steps import format_seconds
-from service.flag.recalibrate import THRESHOLD_ONLY_KEY
+from service.flag.recalibrate import write_threshold_only
 
 if TYPE_CHECKING:
     from service.engine import Engine
@@ -157,7 +157,6 @@ class BackgroundCalibration:
             UNIT_INCIDENT,
             ThresholdRule,
             calibration_splits,
-            write_calibrated_bundle,
         )
         from training.data.labels import from_incidents
         from training.quality import calibrate_as_served, evaluation_index_dir, evaluation_summary
@@ -181,12 +180,9 @@ class BackgroundCalibration:
                     "bound %.3f; phases %s)", record["value"], calibration.get("false_alarms", -1),
                     calibration.get("trials", -1), calibration.get("upper_bound", float("nan")),
                     ", ".join(f"{k} {v:.1f} s" for k, v in report["timings"]["phases_s"].items()))
-        extra = {THRESHOLD_ONLY_KEY: {"from": parent.model_version,
-                                      "how": f"background calibration on {self.corpus_name} "
-                                             f"({' + '.join(splits)}; the offline rule of incident-sim calibrate)",
-                                      "at": datetime.now(UTC).isoformat()}}
-        path = write_calibrated_bundle(parent, registry.root, record, evaluation_summary(corpus, report), extra=extra)
-        registry.publish(path)  # verifies its checksums
+        path = write_threshold_only(parent, registry, record, evaluation_summary(corpus, report),
+                                    f"background calibration on {self.corpus_name} ({' + '.join(splits)}; the "
+                                    "offline rule of incident-sim calibrate)")
         return path, float(record["value"])
 
     def _switch(self, model_version: str) -> None:

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from indexing.bundle import MANIFEST
-from indexing.errors import IncidentSimError, InputDataError
+from indexing.errors import IncidentSimError, InputDataError, SwapRefusedError
 from service.flag.answers import AnswerRecord
 from service.flag.feedback import FeedbackStore, Verdict
 
@@ -145,6 +148,26 @@ def calibration_rule(bundle: Bundle) -> tuple[float, float]:
     if target and target.get("unit") == "incident_false_alarm":
         return float(target["target"]), float(target.get("confidence", DEFAULT_CONFIDENCE))
     return DEFAULT_TARGET_FALSE_ALARM, DEFAULT_CONFIDENCE
+
+
+def write_threshold_only(parent: Bundle, registry: BundleRegistry, threshold: dict[str, Any],
+                         evaluation: dict[str, Any], how: str) -> Path:
+    """A new, immutable bundle version in the registry: `parent`'s files and manifest with `threshold`, marked
+    `threshold_only: {"from": parent}` (so it switches on the serving index), published (its manifest digest
+    recorded). Versions are stamped to the second: a second write within the same second waits for the next."""
+    from training.calibrate import write_calibrated_bundle  # the train extra's writer (scipy: a serving dep)
+
+    extra = {THRESHOLD_ONLY_KEY: {"from": parent.model_version, "how": how, "at": datetime.now(UTC).isoformat()}}
+    try:
+        path = write_calibrated_bundle(parent, registry.root, threshold, evaluation, extra=extra)
+    except FileExistsError:
+        time.sleep(1.0)
+        try:
+            path = write_calibrated_bundle(parent, registry.root, threshold, evaluation, extra=extra)
+        except FileExistsError as exc:
+            raise SwapRefusedError("another threshold-only bundle was written in this second; try again") from exc
+    registry.publish(path)
+    return path
 
 
 def threshold_record(proposal: LiveCalibration, how: str) -> dict[str, Any]:

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from indexing.bundle import load_bundle
 from indexing.errors import InputDataError, SwapRefusedError
 from service.flag.recalibrate import (
-    THRESHOLD_ONLY_KEY,
     LiveCalibration,
     calibration_rule,
     calibration_units,
@@ -24,6 +20,7 @@ from service.flag.recalibrate import (
     live_threshold,
     score_family,
     threshold_record,
+    write_threshold_only,
 )
 from service.flag.watch import FlagWatch
 
@@ -115,8 +112,6 @@ class Recalibrator:
     def write_bundle(self, proposal: LiveCalibration, method: str) -> Any:
         """A new, immutable bundle version in the registry: the serving one's files and manifest with the new
         threshold (the offline report's split figures carried over: the duplicate share the alert promises)."""
-        from training.calibrate import write_calibrated_bundle
-
         assert self.registry is not None
         parent = self._bundle()
         record = threshold_record(proposal, method)
@@ -125,16 +120,4 @@ class Recalibrator:
             if isinstance(old.get(split), dict):
                 record[split] = {**old[split], "from": f"offline calibration of {parent.model_version}"}
         evaluation = {"live": proposal.to_dict(), "offline": parent.manifest.get("evaluation")}
-        extra = {THRESHOLD_ONLY_KEY: {"from": parent.model_version, "how": f"live recalibration ({method})",
-                                      "at": datetime.now(UTC).isoformat()}}
-        try:
-            path = write_calibrated_bundle(parent, self.registry.root, record, evaluation, extra=extra)
-        except FileExistsError:  # versions are stamped to the second: another apply made one in this second
-            time.sleep(1.0)
-            try:
-                path = write_calibrated_bundle(parent, self.registry.root, record, evaluation, extra=extra)
-            except FileExistsError as exc:
-                raise SwapRefusedError("another recalibration wrote a bundle in this second; apply again") from exc
-        self.registry.publish(path)  # in place: records its manifest digest
-        load_bundle(path)
-        return path
+        return write_threshold_only(parent, self.registry, record, evaluation, f"live recalibration ({method})")
