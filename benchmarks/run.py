@@ -15,6 +15,8 @@ Suites (each writes benchmarks/results/<suite>.json|md with the machine's facts 
             (benchmarks.query_tokens; about 25 min with all-mpnet-base-v2)
   calibrate (opt-in, by name) a calibrate run's phases before and after block scoring, SeaMonkey and the
             sample at 2,503, plus scoring alone at larger sizes (benchmarks.calibrate)
+  onboarding  (opt-in, by name) bulk index / push / rebuild throughput before and after length-bucketed
+            batching, sample and SeaMonkey, one run (benchmarks.onboarding; about 10 min with all-mpnet-base-v2)
   int8-static  (opt-in, by name) static QDQ INT8 calibrated on incident text beside the shipped dynamic INT8:
             parity and single-text latency (benchmarks.int8_static; all-mpnet-base-v2 always, about 10 min)
 Default sizes: 10,000 incidents for e2e and notebook, 10,000 and 30,000 for scale, where HNSW build variants
@@ -35,13 +37,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import calibrate, e2e, ingest, int8_static, notebook, query_tokens, scale
+from benchmarks import calibrate, e2e, ingest, int8_static, notebook, onboarding, query_tokens, scale
 from benchmarks.corpus import bundle_or_minilm, corpus_cache
 from indexing.bundle import Bundle, load_bundle
 from indexing.store.edge import GraphConfig
 
 DEFAULT_SUITES = ("e2e", "notebook", "scale", "indexing", "quality")
-SUITES = (*DEFAULT_SUITES, "query-tokens", "int8-static", "calibrate")
+SUITES = (*DEFAULT_SUITES, "query-tokens", "int8-static", "calibrate", "onboarding")
 logger = logging.getLogger("benchmarks.run")
 
 
@@ -120,6 +122,8 @@ def main() -> None:
                 query_tokens.run_suite(bundle, ["sample", "seamonkey"], [32, 64, 128, 256], args.out, command)
             elif suite == "calibrate":
                 calibrate.run_suite(bundle, [2503], [2503, 10_000, 20_000], 10_000, args.out, command)
+            elif suite == "onboarding":
+                onboarding.run_suite(bundle, 1200, 300, args.out, command)
             elif suite == "int8-static":
                 int8_static.main(["--out", str(args.out)])
             durations[suite] = round(time.perf_counter() - t0, 1)

@@ -28,44 +28,59 @@ SUMMARY = re.compile(r"created (\d+), updated (\d+), unchanged (\d+), deleted (\
                      r"requests (\d+), retries (\d+)")
 
 
+def sync_once(url: str, env: dict[str, str], label: str, incidents: int) -> dict[str, object] | None:
+    """One `incident-sim sync servicenow` as a separate process: its summary and wall time (None: it failed)."""
+    t0 = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "service.cli", "sync", "servicenow", "--instance", url], cwd=ROOT,
+                            env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if result.returncode != 0:
+        print(result.stdout, result.stderr, file=sys.stderr)
+        return None
+    found = SUMMARY.search(result.stdout)
+    assert found, result.stdout
+    names = ("created", "updated", "unchanged", "deleted", "invalid", "pages", "requests", "retries")
+    return {"run": label, "seconds": round(seconds, 1), **dict(zip(names, map(int, found.groups()), strict=True)),
+            "incidents_per_s": round(incidents / seconds, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--incidents", type=int, default=5000)
     parser.add_argument("--page-size", type=int, default=200)
+    parser.add_argument("--token-budgets", default="1024",
+                        help="comma-separated INCIDENT_SIM_ENCODER_TOKEN_BUDGET values, one full + incremental sync "
+                             "each into a fresh data directory (0 = batches by count, the path before budgets)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     command = "python -m benchmarks.sync " + " ".join(argv if argv is not None else sys.argv[1:])
     runs = []
-    with FakeServiceNow(args.incidents, seed=29) as fake, tempfile.TemporaryDirectory(prefix="sync-") as tmp:
-        env = {**os.environ, "INCIDENT_SIM_DATA_DIR": tmp, "INCIDENT_SIM_BUNDLE_PATH": str(args.bundle.resolve()),
-               "INCIDENT_SIM_SERVICENOW_USER": fake.user, "INCIDENT_SIM_SERVICENOW_PASSWORD": fake.password,
-               "INCIDENT_SIM_SYNC_PAGE_SIZE": str(args.page_size), "HF_HUB_OFFLINE": "1"}
-        for label in ("full (fresh data directory)", "incremental (nothing changed)"):
-            t0 = time.perf_counter()
-            result = subprocess.run([sys.executable, "-m", "service.cli", "sync", "servicenow", "--instance",
-                                     fake.url], cwd=ROOT, env=env, capture_output=True, text=True)
-            seconds = time.perf_counter() - t0
-            if result.returncode != 0:
-                print(result.stdout, result.stderr, file=sys.stderr)
-                return 1
-            found = SUMMARY.search(result.stdout)
-            assert found, result.stdout
-            names = ("created", "updated", "unchanged", "deleted", "invalid", "pages", "requests", "retries")
-            run = {"run": label, "seconds": round(seconds, 1), **dict(zip(names, map(int, found.groups()),
-                                                                           strict=True))}
-            run["incidents_per_s"] = round(args.incidents / seconds, 1)
-            runs.append(run)
-            print(run, flush=True)
+    budgets = [int(b) for b in args.token_budgets.split(",") if b]
+    with FakeServiceNow(args.incidents, seed=29) as fake:
+        for budget in budgets:
+            with tempfile.TemporaryDirectory(prefix="sync-") as tmp:
+                env = {**os.environ, "INCIDENT_SIM_DATA_DIR": tmp,
+                       "INCIDENT_SIM_BUNDLE_PATH": str(args.bundle.resolve()),
+                       "INCIDENT_SIM_SERVICENOW_USER": fake.user, "INCIDENT_SIM_SERVICENOW_PASSWORD": fake.password,
+                       "INCIDENT_SIM_SYNC_PAGE_SIZE": str(args.page_size),
+                       "INCIDENT_SIM_ENCODER_TOKEN_BUDGET": str(budget), "HF_HUB_OFFLINE": "1"}
+                for label in ("full (fresh data directory)", "incremental (nothing changed)"):
+                    run = sync_once(fake.url, env, label, args.incidents)
+                    if run is None:
+                        return 1
+                    runs.append({"token_budget": budget, **run})
+                    print(runs[-1], flush=True)
     machine = cpu_facts()
     lines = suite_header(f"ServiceNow sync of {args.incidents} incidents (fake Table API, offline mode)", command,
                          machine)
     lines += [f"Bundle: {args.bundle.name}; page size {args.page_size}; wall time of the whole command (start-up, "
               "encoding, writes, the deletions query) as a separate process.", "",
-              "| run | seconds | incidents/s | created | updated | unchanged | deleted | invalid | pages | requests |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| token budget | run | seconds | incidents/s | created | updated | unchanged | deleted | invalid | "
+              "pages | requests |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['run']} | {r['seconds']} | {r['incidents_per_s']} | {r['created']} | {r['updated']} | "
+        lines.append(f"| {r['token_budget']} | {r['run']} | {r['seconds']} | {r['incidents_per_s']} | {r['created']} | "
+                     f"{r['updated']} | "
                      f"{r['unchanged']} | {r['deleted']} | {r['invalid']} | {r['pages']} | {r['requests']} |")
     write_suite(args.out, "sync", {"machine": machine, "command": command, "runs": runs}, lines)
     return 0

@@ -13,6 +13,8 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from indexing.length_batches import plan_batches
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,6 +23,9 @@ class EncodedBatch:
     vectors: np.ndarray  # (n, dim) float32, L2-normalised
     truncated: int  # how many inputs were cut at max_seq_length
     cut: tuple[bool, ...] = ()  # per input: was it cut?
+
+
+DEFAULT_TOKEN_BUDGET = 1024  # benchmarks.onboarding: 1024 was fastest of 1024/2048/4096 on sample and SeaMonkey
 
 
 class OnnxEncoder:
@@ -37,7 +42,10 @@ class OnnxEncoder:
         intra_op_threads: int = 0,
         providers: Sequence[str] | None = None,
         allow_spinning: bool = True,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
     ) -> None:
+        """`token_budget`: the most padded tokens one ONNX Runtime run of `encode` holds (indexing.length_batches;
+        0 = batches by count only, as before 2026-12)."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         # Spinning intra-op threads cut a lone batch's latency but burn the cores that concurrent requests (the
@@ -51,6 +59,9 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=list(providers))
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.max_seq_length = max_seq_length
+        if token_budget < 0:
+            raise ValueError(f"token_budget must be 0 (off) or positive, got {token_budget}")
+        self.token_budget = token_budget
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
@@ -69,32 +80,33 @@ class OnnxEncoder:
             raise ValueError(f"max_tokens must be at least 2 (the model's two special tokens), got {max_tokens}")
         if not texts:
             return EncodedBatch(np.zeros((0, self.dim), dtype=np.float32), 0)
-        # Sort by length so each batch pads to similar lengths (dynamic padding), then restore order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[np.ndarray] = [np.empty(0)] * len(texts)
-        cut = [False] * len(texts)
+        rows, cut = self._token_rows(texts, limit)
+        # Sorted by token length and cut into batches by padded tokens (dynamic padding), then restored to order.
+        out = np.empty((len(texts), 0), dtype=np.float32)
         with tqdm(total=len(texts), desc=progress, unit="text", disable=progress is None, leave=False) as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                vectors, flags = self._encode_batch([texts[i] for i in idx], limit)
-                for row, i in enumerate(idx):
-                    out[i] = vectors[row]
-                    cut[i] = flags[row]
+            for idx in plan_batches([len(r) for r in rows], self.token_budget, batch_size):
+                vectors = self._run([rows[i] for i in idx])
+                if out.shape[1] == 0:
+                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+                out[idx] = vectors
                 bar.update(len(idx))
-        return EncodedBatch(np.stack(out).astype(np.float32), sum(cut), tuple(cut))
+        return EncodedBatch(out, sum(cut), tuple(cut))
 
-    def _encode_batch(self, texts: list[str], limit: int) -> tuple[np.ndarray, list[bool]]:
+    def _token_rows(self, texts: Sequence[str], limit: int) -> tuple[list[list[int]], list[bool]]:
+        """Each text's token ids, cut to `limit` (keeping the leading tokens and the closing special token, as the
+        model was trained), and whether it was cut."""
         with self._lock:
-            encodings = self.tokenizer.encode_batch(texts)
-        truncated = []
-        rows = []
+            encodings = self.tokenizer.encode_batch(list(texts))
+        rows: list[list[int]] = []
+        cut: list[bool] = []
         for enc in encodings:
             ids = enc.ids
-            truncated.append(len(ids) > limit)
-            if truncated[-1]:
-                # keep the leading tokens and the closing special token, as the model was trained
-                ids = ids[: limit - 1] + ids[-1:]
-            rows.append(ids)
+            cut.append(len(ids) > limit)
+            rows.append(ids[: limit - 1] + ids[-1:] if cut[-1] else ids)
+        return rows, cut
+
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        """One ONNX Runtime run over token rows padded to the longest: their mean-pooled, L2-normalised vectors."""
         width = max(len(r) for r in rows)
         input_ids = np.zeros((len(rows), width), dtype=np.int64)
         attention = np.zeros((len(rows), width), dtype=np.int64)
@@ -112,7 +124,7 @@ class OnnxEncoder:
         mask = attention[..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.clip(norms, 1e-12, None), truncated
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
     def encode_one(self, text: str, max_tokens: int | None = None) -> tuple[np.ndarray, bool]:
         batch = self.encode([text], max_tokens=max_tokens)

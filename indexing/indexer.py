@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from tqdm import tqdm
@@ -132,14 +133,27 @@ def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: Text
     meta = open_or_create_index(store, bundle, incidents if avgdl_corpus is None else avgdl_corpus, index_version)
     bm25 = bm25_encoder_for(meta)
     truncated = 0
+    batches = [incidents[start : start + batch_size] for start in range(0, len(incidents), batch_size)]
+    # The next batch is encoded (ONNX Runtime, outside the GIL) while this one is written to the store.
     with steps.step(f"encode and store {len(incidents)} incidents"), \
-            tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar:
-        for start in range(0, len(incidents), batch_size):
-            batch = incidents[start : start + batch_size]
-            points, cut = build_points(batch, encoder, bm25, dense_text=bundle.dense_text, batch_size=batch_size)
-            truncated += sum(cut)
-            store.upsert(points)
-            bar.update(len(batch))
+            tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-encode") as pool:
+        def encode(batch: Sequence[Incident]) -> Future[tuple[list[IndexPoint], tuple[bool, ...]]]:
+            return pool.submit(build_points, batch, encoder, bm25, dense_text=bundle.dense_text,
+                               batch_size=batch_size)
+
+        pending = encode(batches[0]) if batches else None
+        try:
+            for k, batch in enumerate(batches):
+                assert pending is not None
+                points, cut = pending.result()
+                pending = encode(batches[k + 1]) if k + 1 < len(batches) else None
+                truncated += sum(cut)
+                store.upsert(points)
+                bar.update(len(batch))
+        finally:
+            if pending is not None:
+                pending.cancel()
     with steps.step("optimize the index (HNSW graph)"):
         store.optimize()
     logger.info("indexed %d incidents into %s (%d truncated at %d tokens); index now holds %d",

@@ -58,7 +58,7 @@ class EngineOptions:
                    max_top_k=settings.max_top_k, encode_window_s=settings.encode_window_ms / 1000,
                    encode_max_batch=settings.encode_max_batch, query_cache_size=settings.query_cache_size,
                    max_query_tokens=settings.max_query_tokens, follow_interval_s=settings.replica_follow_s,
-                   encoders=EncoderOptions(settings.encoder_threads, settings.encoder_spinning))
+                   encoders=EncoderOptions.from_settings(settings))
 
 
 @dataclass(frozen=True)

@@ -106,14 +106,13 @@ class EngineSink:
 
     def _create_index(self, incidents: Sequence[Incident]) -> None:
         from indexing.bundle import load_bundle
-        from indexing.encoder import OnnxEncoder
         from indexing.indexer import index_into_catalog
         from service.engine import Engine
+        from service.versions.serving import EncoderOptions
         from service.wiring import open_catalog, resolve_bundle_path
 
         bundle = load_bundle(resolve_bundle_path(self.settings))
-        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                              intra_op_threads=self.settings.encoder_threads)
+        encoder = EncoderOptions.from_settings(self.settings).encoder_for(bundle)
         catalog = open_catalog(self.settings)
         try:
             index_into_catalog(incidents, bundle, encoder, catalog, progress=False)

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0 = all cores).")
     encoder_spinning: bool = Field(False, description="Let idle ONNX Runtime threads spin (lower latency one "
                                    "request at a time, worse under concurrency on few cores).")
+    encoder_token_budget: int = Field(1024, ge=0, le=65_536, description="Most padded tokens in one ONNX Runtime "
+                                      "run of a bulk encode (index, push batches, sync pages, rebuilds): texts are "
+                                      "sorted by token length and batched by this budget, not by count; 0 = by "
+                                      "count only. Onboarding throughput per budget: benchmarks/results/"
+                                      "onboarding.md.")
     encode_max_batch: int = Field(1, ge=1, le=256, description="Most /similar queries encoded together in one "
                                   "ONNX Runtime run (1 = each query alone, the default: with mpnet on 2 cores "
                                   "batching cost throughput; it helps small encoders, benchmarks.concurrency).")

@@ -40,13 +40,13 @@ class BatchesBy:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: Counter[int] = Counter()
-        encode_batch = OnnxEncoder._encode_batch
+        encode_batch = OnnxEncoder._run
 
         def counted(enc: OnnxEncoder, *args, **kwargs):  # type: ignore[no-untyped-def]
             self.calls[id(enc)] += 1
             return encode_batch(enc, *args, **kwargs)
 
-        monkeypatch.setattr(OnnxEncoder, "_encode_batch", counted)
+        monkeypatch.setattr(OnnxEncoder, "_run", counted)
 
     def of(self, encoder: OnnxEncoder) -> int:
         return self.calls[id(encoder)]

@@ -43,7 +43,7 @@ class EncoderCalls:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.batches = 0
         self.sessions = 0
-        encode_batch, encoder_for = OnnxEncoder._encode_batch, EncoderOptions.encoder_for
+        encode_batch, encoder_for = OnnxEncoder._run, EncoderOptions.encoder_for
 
         def counted_batch(enc: OnnxEncoder, *args, **kwargs):  # type: ignore[no-untyped-def]
             self.batches += 1
@@ -53,7 +53,7 @@ class EncoderCalls:
             self.sessions += 1
             return encoder_for(opts, bundle)
 
-        monkeypatch.setattr(OnnxEncoder, "_encode_batch", counted_batch)
+        monkeypatch.setattr(OnnxEncoder, "_run", counted_batch)
         monkeypatch.setattr(EncoderOptions, "encoder_for", counted_session)
 
 

@@ -55,7 +55,7 @@ def index(
         try:
             path = resolve_bundle_path(settings) if new_version else serving_bundle_path(settings, catalog)
             bundle = load_bundle(path)
-            encoder = EncoderOptions(settings.encoder_threads).encoder_for(bundle)
+            encoder = EncoderOptions.from_settings(settings).encoder_for(bundle)
             meta, count = index_into_catalog(incidents, bundle, encoder, catalog, batch_size=batch_size,
                                              new_version=new_version)
         finally:

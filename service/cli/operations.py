@@ -141,8 +141,8 @@ def _sample_incidents(settings: Settings, n: int) -> list[Incident]:
 def _index_first(settings: Settings, incidents: list[Incident], first: int) -> list[Incident]:
     """Index the first `first` incidents the store lacks; return the ones still missing after that."""
     from indexing.bundle import load_bundle
-    from indexing.encoder import OnnxEncoder
     from indexing.indexer import index_into_catalog, missing_incidents
+    from service.versions.serving import EncoderOptions
     from service.wiring import open_catalog, serving_bundle_path
 
     catalog = open_catalog(settings)
@@ -160,8 +160,7 @@ def _index_first(settings: Settings, incidents: list[Incident], first: int) -> l
         if not missing:
             return []
         bundle = load_bundle(serving_bundle_path(settings, catalog))
-        encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                              intra_op_threads=settings.encoder_threads)
+        encoder = EncoderOptions.from_settings(settings).encoder_for(bundle)
         head = missing[:first]
         with steps.step(f"index the first {len(head)} sample incidents"):
             index_into_catalog(head, bundle, encoder, catalog, avgdl_corpus=incidents)

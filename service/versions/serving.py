@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from indexing.batcher import BatchingEncoder
 from indexing.bundle import Bundle
 from indexing.dense_text import TextEncoder
-from indexing.encoder import OnnxEncoder, TokenCappedEncoder
+from indexing.encoder import DEFAULT_TOKEN_BUDGET, OnnxEncoder, TokenCappedEncoder
 from indexing.errors import IndexMissingError, StoreUnavailableError
 from indexing.indexer import bm25_encoder_for, check_index_matches
 from indexing.query_cache import CachedQueryEncoder
 from indexing.search import HybridSearcher
 from indexing.store.base import IncidentStore, IndexMeta
+from service.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,15 @@ class EncoderOptions:
 
     threads: int = 0  # intra-op threads (0 = all cores)
     spinning: bool = False
+    token_budget: int = DEFAULT_TOKEN_BUDGET  # padded tokens per bulk ONNX Runtime run (indexing.length_batches)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EncoderOptions:
+        return cls(settings.encoder_threads, settings.encoder_spinning, settings.encoder_token_budget)
 
     def encoder_for(self, bundle: Bundle) -> OnnxEncoder:
         return OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length,
-                           intra_op_threads=self.threads, allow_spinning=self.spinning)
+                           intra_op_threads=self.threads, allow_spinning=self.spinning, token_budget=self.token_budget)
 
 
 class ServingVersion:
