@@ -18,6 +18,11 @@ from indexing.store.base import IncidentStore, IndexCatalog, IndexMeta, IndexPoi
 
 logger = logging.getLogger(__name__)
 
+# benchmarks.onboarding (mpnet INT8, 2 cores): pages of 256 sort short texts nearly as well as the whole load
+# (padding 1.05x against 1.15x for pages of 64) and keep the progress bar moving; runs of at most 64 rows.
+PAGE_SIZE = 256
+MAX_RUN_ROWS = 64
+
 
 def new_index_version(bundle: Bundle) -> str:
     return f"{bundle.model_version}@{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
@@ -71,7 +76,7 @@ def bm25_encoder_for(meta: IndexMeta, max_query_terms: int | None = None) -> lex
 
 
 def build_points(incidents: Sequence[Incident], encoder: TextEncoder, bm25: lexical.BM25Encoder, *,
-                 dense_text: DenseText, batch_size: int = 32) -> tuple[list[IndexPoint], tuple[bool, ...]]:
+                 dense_text: DenseText, batch_size: int = MAX_RUN_ROWS) -> tuple[list[IndexPoint], tuple[bool, ...]]:
     """Points for `incidents` (dense vectors as the bundle's `dense_text` says), and for each whether its
     text was cut at the model's max length."""
     encoded = dense_text.embed(encoder, [(i.short_description, i.description) for i in incidents], batch_size)
@@ -94,7 +99,7 @@ def missing_incidents(store: IncidentStore, incidents: Sequence[Incident], page:
 
 
 def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: TextEncoder, catalog: IndexCatalog,
-                       batch_size: int = 64, progress: bool = True,
+                       page_size: int = PAGE_SIZE, progress: bool = True,
                        avgdl_corpus: Sequence[Incident] | None = None,
                        new_version: bool = False) -> tuple[IndexMeta, int]:
     """Upsert into the active index version; with none yet (or `new_version`), build a version and switch to it
@@ -106,14 +111,14 @@ def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: T
     if active is not None:
         store = catalog.open(active)
         try:
-            meta = index_incidents(incidents, bundle, encoder, store, batch_size=batch_size, progress=progress)
+            meta = index_incidents(incidents, bundle, encoder, store, page_size=page_size, progress=progress)
             return meta, store.count()
         finally:
             store.close()
     name = new_index_version(bundle)
     store = catalog.create(name)
     try:
-        meta = index_incidents(incidents, bundle, encoder, store, batch_size=batch_size, progress=progress,
+        meta = index_incidents(incidents, bundle, encoder, store, page_size=page_size, progress=progress,
                                index_version=name, avgdl_corpus=avgdl_corpus)
         count = store.count()
     except BaseException:
@@ -127,20 +132,21 @@ def index_into_catalog(incidents: Sequence[Incident], bundle: Bundle, encoder: T
 
 
 def index_incidents(incidents: Sequence[Incident], bundle: Bundle, encoder: TextEncoder, store: IncidentStore,
-                    batch_size: int = 64, progress: bool = True, index_version: str | None = None,
+                    page_size: int = PAGE_SIZE, progress: bool = True, index_version: str | None = None,
                     avgdl_corpus: Sequence[Incident] | None = None) -> IndexMeta:
-    """Encode and upsert incidents. Point ids derive from the incident number: re-running is idempotent."""
+    """Encode and upsert incidents, `page_size` at a time (sorted by token length within a page; the encoder sizes
+    its runs by its token budget). Point ids derive from the incident number: re-running is idempotent."""
     meta = open_or_create_index(store, bundle, incidents if avgdl_corpus is None else avgdl_corpus, index_version)
     bm25 = bm25_encoder_for(meta)
     truncated = 0
-    batches = [incidents[start : start + batch_size] for start in range(0, len(incidents), batch_size)]
+    batches = [incidents[start : start + page_size] for start in range(0, len(incidents), page_size)]
     # The next batch is encoded (ONNX Runtime, outside the GIL) while this one is written to the store.
     with steps.step(f"encode and store {len(incidents)} incidents"), \
             tqdm(total=len(incidents), desc="indexing incidents", unit="inc", disable=not progress) as bar, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-encode") as pool:
         def encode(batch: Sequence[Incident]) -> Future[tuple[list[IndexPoint], tuple[bool, ...]]]:
             return pool.submit(build_points, batch, encoder, bm25, dense_text=bundle.dense_text,
-                               batch_size=batch_size)
+                               batch_size=MAX_RUN_ROWS)
 
         pending = encode(batches[0]) if batches else None
         try:

@@ -295,7 +295,7 @@ class Engine:
             truncated: tuple[bool, ...] = ()
             for version in versions:
                 points, cut = build_points(incidents, version.encoder, version.searcher().bm25,
-                                           dense_text=version.bundle.dense_text, batch_size=32)
+                                           dense_text=version.bundle.dense_text)
                 version.store.upsert(points)
                 truncated = truncated or cut
             self.versions.record_writes([i.point_id for i in incidents])

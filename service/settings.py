@@ -111,7 +111,8 @@ class Settings(BaseSettings):
                                    "in new index versions; the graph's build time grows with it.")
     index_int8: bool = Field(False, description="Qdrant Edge: keep scalar int8 copies of the vectors in new index "
                              "versions (searched first, rescored with the float32 vectors: scores stay exact).")
-    rebuild_page_size: int = Field(64, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild.")
+    rebuild_page_size: int = Field(256, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild "
+                                   "(sorted by token length within it; written 64 per hold of the write lock).")
     index_versions_kept: int = Field(2, ge=1, description="Index versions kept (active + rollback targets).")
     compact_after_writes: int = Field(
         1000, ge=0, description="Qdrant Edge: compact the index (fresh HNSW, deletes vacuumed) in the background "

@@ -137,3 +137,12 @@ def test_int8_index_answers_exact_cosines(tmp_path: Path) -> None:
     dense = config["vectors"]["dense"]
     assert (dense["hnsw_config"]["m"], dense["hnsw_config"]["ef_construct"]) == (8, 32)
     assert dense["quantization_config"]["scalar"]["type"] == "int8"
+
+
+def test_onboarding_best_score_skips_the_incident_itself() -> None:
+    from benchmarks.onboarding import best_other
+
+    stored = np.eye(3, dtype=np.float32)
+    stored[2] = [0.6, 0.8, 0.0]  # incident 2 is closest to incident 1, then 0
+    best = best_other(stored, stored)
+    assert best.tolist() == pytest.approx([0.6, 0.8, 0.8])  # never its own 1.0

@@ -21,7 +21,7 @@ def test_reindex_keeps_count_and_scores(tmp_path: Path, minilm_bundle: Bundle, e
     subset = incidents[:120]
     settings = Settings(data_dir=tmp_path, bundle_path=minilm_bundle.path)
     store = EdgeStore(settings.edge_index_dir)
-    meta1 = index_incidents(subset, minilm_bundle, encoder, store, batch_size=32, progress=False)
+    meta1 = index_incidents(subset, minilm_bundle, encoder, store, page_size=32, progress=False)
     store.close()
 
     def answer() -> list[tuple[str, float]]:
@@ -34,7 +34,7 @@ def test_reindex_keeps_count_and_scores(tmp_path: Path, minilm_bundle: Bundle, e
 
     first, count1 = answer()
     store = EdgeStore(settings.edge_index_dir)
-    meta2 = index_incidents(subset, minilm_bundle, encoder, store, batch_size=32, progress=False)
+    meta2 = index_incidents(subset, minilm_bundle, encoder, store, page_size=32, progress=False)
     store.close()
     second, count2 = answer()
     assert meta1 == meta2  # same index version, same avgdl

@@ -92,7 +92,7 @@ def test_a_failed_encode_stops_the_overlapped_index_after_the_batches_before_it(
     store = EdgeStore(tmp_path / "edge")
     try:
         with pytest.raises(RuntimeError, match="encode failed"):
-            index_incidents(incidents[:50], minilm_bundle, FailingEncoder(encoder, fail_at=3), store, batch_size=10,
+            index_incidents(incidents[:50], minilm_bundle, FailingEncoder(encoder, fail_at=3), store, page_size=10,
                             progress=False)
         held = {s.point_id for s in store.fetch([i.point_id for i in incidents[:50]], with_vectors=False)}
         assert held == {i.point_id for i in incidents[:20]}  # batches 1 and 2 written, nothing from 3 on

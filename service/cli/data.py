@@ -31,7 +31,10 @@ def sample(
 def index(
     input: Annotated[Path, typer.Option("--input", "-i", help="Incidents: .csv, .json ({'result': [...]}) or .jsonl")],
     data_dir: DataDir = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Incidents encoded per batch.")] = 64,
+    page_size: Annotated[int, typer.Option(
+        "--page-size", "--batch-size", min=1, max=4096,
+        help="Incidents encoded and written together; sorted by token length within a page, ONNX Runtime runs "
+             "sized by INCIDENT_SIM_ENCODER_TOKEN_BUDGET.")] = 256,
     new_version: Annotated[bool, typer.Option(
         "--new-version", help="Build a fresh index version from this file alone and make it serve, even where "
                               "index versions exist but their pointer is lost (they are kept, not merged: "
@@ -56,7 +59,7 @@ def index(
             path = resolve_bundle_path(settings) if new_version else serving_bundle_path(settings, catalog)
             bundle = load_bundle(path)
             encoder = EncoderOptions.from_settings(settings).encoder_for(bundle)
-            meta, count = index_into_catalog(incidents, bundle, encoder, catalog, batch_size=batch_size,
+            meta, count = index_into_catalog(incidents, bundle, encoder, catalog, page_size=page_size,
                                              new_version=new_version)
         finally:
             catalog.close()

@@ -19,29 +19,34 @@ from indexing.indexer import build_points
 from indexing.store.base import IndexPoint, stored_payloads
 from service.versions.serving import ServingVersion
 
-CHUNK = 64
+CHUNK = 64  # incidents written per hold of the write lock
+EMBED_PAGE = 256  # incidents embedded together (indexing.indexer.PAGE_SIZE, benchmarks.onboarding)
 
 
 def embed(payloads: Sequence[dict[str, Any]], target: ServingVersion) -> list[IndexPoint]:
     """Index points for stored incident payloads, embedded with `target`'s bundle."""
     points, _ = build_points([Incident.model_validate(p) for p in payloads], target.encoder, target.searcher().bm25,
-                             dense_text=target.bundle.dense_text, batch_size=32)
+                             dense_text=target.bundle.dense_text)
     return points
 
 
 def copy_unchanged(items: Sequence[tuple[str, dict[str, Any]]], source: ServingVersion, target: ServingVersion,
                    write_lock: threading.RLock) -> int:
-    """Embed `items` (point id, payload as read from `source`) outside the lock, then write under it only those
-    `source` still holds unchanged. Returns how many were written."""
-    if not items:
-        return 0
-    points = embed([payload for _, payload in items], target)
-    with write_lock:
-        now = {x.point_id: x.payload for x in source.store.fetch([pid for pid, _ in items], with_vectors=False)}
-        unchanged = [pt for pt, (pid, payload) in zip(points, items, strict=True) if now.get(pid) == payload]
-        if unchanged:  # a Qdrant server refuses an empty update
-            target.store.upsert(unchanged)
-    return len(unchanged)
+    """Embed `items` (point id, payload as read from `source`) outside the lock, all together (sorted by token
+    length: a page's long and short texts batch apart), then write under it only those `source` still holds
+    unchanged, `CHUNK` at a time (each hold of the lock stays short). Returns how many were written."""
+    points = embed([payload for _, payload in items], target) if items else []
+    written = 0
+    for start in range(0, len(items), CHUNK):
+        chunk = list(zip(points[start : start + CHUNK], items[start : start + CHUNK], strict=True))
+        with write_lock:
+            now = {x.point_id: x.payload for x in source.store.fetch([pid for _, (pid, _) in chunk],
+                                                                      with_vectors=False)}
+            unchanged = [pt for pt, (pid, payload) in chunk if now.get(pid) == payload]
+            if unchanged:  # a Qdrant server refuses an empty update
+                target.store.upsert(unchanged)
+        written += len(unchanged)
+    return written
 
 
 def replay(point_ids: Iterable[str], source: ServingVersion, target: ServingVersion) -> int:
@@ -71,8 +76,8 @@ def reconcile(source: ServingVersion, target: ServingVersion, write_lock: thread
     source only): what differs is re-embedded with `copy_unchanged`; deletes are checked under the lock."""
     stale, gone = differences(source, target)
     ids = sorted(stale)
-    for start in range(0, len(ids), CHUNK):
-        copy_unchanged([(pid, stale[pid]) for pid in ids[start : start + CHUNK]], source, target, write_lock)
+    for start in range(0, len(ids), EMBED_PAGE):
+        copy_unchanged([(pid, stale[pid]) for pid in ids[start : start + EMBED_PAGE]], source, target, write_lock)
     if gone:
         with write_lock:
             still_gone = [pid for pid in gone if not source.store.fetch([pid], with_vectors=False)]

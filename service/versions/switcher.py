@@ -58,7 +58,7 @@ class RebuildStatus:
 
 @dataclass(frozen=True)
 class SwitcherOptions:
-    page_size: int = 64  # incidents re-embedded per page
+    page_size: int = 256  # incidents re-embedded per page
     retain: int = 2  # index versions kept (active + rollback targets)
     verify_sample: int = 20  # incidents whose own text must find them in the new version's top 5
     min_self_retrieval: float = 0.9
