@@ -35,7 +35,7 @@ from benchmarks.machine import cpu_facts, suite_header, write_suite
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.indexer import bm25_encoder_for
-from indexing.search import HybridSearcher
+from indexing.search import CANDIDATE_GROWTH, HybridSearcher
 from indexing.store.edge import EdgeStore, GraphConfig
 
 
@@ -52,11 +52,20 @@ def pct(ms: list[float], q: float) -> float:
     return round(percentile(ms, q / 100), 2)
 
 
-SERVICE_SEARCH = (256, 100)  # EdgeStore's hnsw_ef and the service's candidate_k (INCIDENT_SIM_CANDIDATE_K)
+# EdgeStore's hnsw_ef, the service's candidate_k (INCIDENT_SIM_CANDIDATE_K) and the factor K grows by
+SERVICE_SEARCH = (256, 100, CANDIDATE_GROWTH)
+
+
+def search_spec(text: str) -> tuple[int, int, int]:
+    """`ef:K` or `ef:K:growth` (growth defaults to the service's)."""
+    parts = [int(x) for x in text.split(":")]
+    if len(parts) not in (2, 3):
+        raise ValueError(f"a search is ef:K or ef:K:growth, got {text!r}")
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else CANDIDATE_GROWTH
 
 
 def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef: int = SERVICE_SEARCH[0],
-          candidate_k: int = SERVICE_SEARCH[1]) -> dict[str, Any]:
+          candidate_k: int = SERVICE_SEARCH[1], growth: int = CANDIDATE_GROWTH) -> dict[str, Any]:
     """Runs in a fresh process: open the index, answer the queries, report latency, recall and memory."""
     bundle = load_bundle(bundle_path)
     data = np.load(queries)
@@ -69,7 +78,7 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
     assert meta is not None
     searcher = HybridSearcher(store, bm25_encoder_for(meta, bundle.max_query_terms), bundle.dense_weight,
                               bundle.bm25_weight, candidate_k=candidate_k,
-                              normalization=bundle.scoring.normalization)
+                              normalization=bundle.scoring.normalization, candidate_growth=growth)
     searcher.search(data["vectors"][0], texts[0], top_k)  # builds the document-frequency table
     open_seconds = time.perf_counter() - t0
     for v, t in zip(data["vectors"][:20], texts[:20], strict=True):  # warm-up
@@ -133,20 +142,20 @@ def write_queries(corpus: Corpus, root: Path) -> Path:
 def measure(bundle: Bundle, cache: IndexCache, sizes: list[int], graphs: list[GraphConfig], root: Path,
             keep: set[tuple[int, GraphConfig]], variants_up_to: int | None = None,
             on_row: Callable[[list[dict]], None] | None = None,
-            searches: tuple[tuple[int, int], ...] = (SERVICE_SEARCH,)) -> list[dict]:
+            searches: tuple[tuple[int, int, int], ...] = (SERVICE_SEARCH,)) -> list[dict]:
     """Each (size, graph) built once in `cache`; those not in `keep` are dropped after their probe. Sizes above
     `variants_up_to` get the first graph only (each variant is a whole build). Each index is probed once per
-    (hnsw_ef, candidate_k) in `searches`, by a fresh process each time."""
+    (hnsw_ef, candidate_k, growth) in `searches`, by a fresh process each time."""
     queries = write_queries(cache.corpus, root)
     rows = []
     for size in sizes:
         for graph in graphs if variants_up_to is None or size <= variants_up_to else graphs[:1]:
             built = cache.get(size, graph)
             where = built.index_dir
-            for hnsw_ef, candidate_k in searches:
+            for hnsw_ef, candidate_k, growth in searches:
                 row: dict[str, Any] = {
                     "incidents": size, "graph": {"m": graph.m, "ef_construct": graph.ef_construct, "int8": graph.int8},
-                    "search": {"hnsw_ef": hnsw_ef, "candidate_k": candidate_k},
+                    "search": {"hnsw_ef": hnsw_ef, "candidate_k": candidate_k, "growth": growth},
                     "upsert_seconds": round(built.upsert_seconds, 1),
                     "optimize_seconds": round(built.optimize_seconds, 1),
                     "upserts_per_s": round(size / built.upsert_seconds, 1),
@@ -154,7 +163,8 @@ def measure(bundle: Bundle, cache: IndexCache, sizes: list[int], graphs: list[Gr
                     "wal_mib": round(disk_bytes(where, "wal") / 2**20, 1)}
                 done = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--probe", str(where),
                                        "--bundle", str(bundle.path), "--probe-queries", str(queries),
-                                       "--probe-search", f"{hnsw_ef}:{candidate_k}"], capture_output=True, text=True)
+                                       "--probe-search", f"{hnsw_ef}:{candidate_k}:{growth}"], capture_output=True,
+                                      text=True)
                 if done.returncode != 0:
                     raise RuntimeError(f"the probe failed: {done.stderr[-3000:]}")
                 row.update(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -192,9 +202,11 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
     for r in figures["rows"]:
         g = r["graph"]
         graph = f"m={g['m']}, ef_c={g['ef_construct']}{', int8' if g['int8'] else ''}"
-        search = r.get("search", {"hnsw_ef": SERVICE_SEARCH[0], "candidate_k": SERVICE_SEARCH[1]})
-        if (search["hnsw_ef"], search["candidate_k"]) != SERVICE_SEARCH:
+        search = {"hnsw_ef": SERVICE_SEARCH[0], "candidate_k": SERVICE_SEARCH[1], "growth": CANDIDATE_GROWTH,
+                  **r.get("search", {})}
+        if (search["hnsw_ef"], search["candidate_k"], search["growth"]) != SERVICE_SEARCH:
             graph += f"; search ef={search['hnsw_ef']}, K={search['candidate_k']}"
+            graph += f", K x{search['growth']} per round" if search["growth"] != CANDIDATE_GROWTH else ""
         lines.append(f"| {r['incidents']} | {graph} | {r['upsert_seconds']} | {r['optimize_seconds']} | "
                      f"{r['disk_mib']} ({r['wal_mib']}) | {r['rss_mib']['index']} | {r['rss_mib']['peak']} | "
                      f"{r['retrieval']['p50_ms']} | {r['retrieval']['p99_ms']} | {r['end_to_end']['p50_ms']} | "
@@ -205,7 +217,7 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
 
 def run_suite(cache: IndexCache, sizes: list[int], graphs: list[GraphConfig], int8: bool, out: Path, command: str,
               keep: set[tuple[int, GraphConfig]] | None = None, variants_up_to: int | None = None,
-              name: str = "scale", searches: tuple[tuple[int, int], ...] = (SERVICE_SEARCH,)) -> dict[str, Any]:
+              name: str = "scale", searches: tuple[tuple[int, int, int], ...] = (SERVICE_SEARCH,)) -> dict[str, Any]:
     all_graphs = graphs + ([GraphConfig(graphs[0].m, graphs[0].ef_construct, int8=True)] if int8 else [])
     figures: dict[str, Any] = {"machine": cpu_facts(), "bundle": cache.bundle.model_version,
                                "corpus": cache.corpus.describe(), "queries": len(cache.corpus.queries), "rows": []}
@@ -232,11 +244,12 @@ def main() -> None:
     parser.add_argument("--probe-queries", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--probe-search", default=f"{SERVICE_SEARCH[0]}:{SERVICE_SEARCH[1]}", help=argparse.SUPPRESS)
     parser.add_argument("--search", default=f"{SERVICE_SEARCH[0]}:{SERVICE_SEARCH[1]}",
-                        help="hnsw_ef:candidate_k pairs to probe each index with (the service's first)")
+                        help="hnsw_ef:candidate_k[:growth] searches to probe each index with (the service's first)")
     args = parser.parse_args()
     if args.probe:
-        ef, k = (int(x) for x in args.probe_search.split(":"))
-        print(json.dumps(probe(args.probe, args.bundle, args.probe_queries, hnsw_ef=ef, candidate_k=k)))
+        ef, k, growth = search_spec(args.probe_search)
+        print(json.dumps(probe(args.probe, args.bundle, args.probe_queries, hnsw_ef=ef, candidate_k=k,
+                               growth=growth)))
         return
     with tempfile.TemporaryDirectory(prefix="scale-bundle-") as tmp:
         bundle = bundle_or_minilm(args.bundle, Path(tmp))
@@ -245,7 +258,7 @@ def main() -> None:
         cache = corpus_cache(bundle, Path(tmp), sizes, args.real, args.queries)
         run_suite(cache, sizes, graphs_from(args.graphs), args.int8, args.out, command,
                   variants_up_to=args.variants_up_to, name=f"scale-{args.label}" if args.label else "scale",
-                  searches=tuple((int(e), int(k)) for e, k in (pair.split(":") for pair in args.search.split(","))))
+                  searches=tuple(search_spec(pair) for pair in args.search.split(",")))
 
 
 if __name__ == "__main__":

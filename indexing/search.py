@@ -29,6 +29,7 @@ DEFAULT_TOP_K = 5  # results per /similar answer unless the caller asks otherwis
 # bm25_stats = document frequencies for the BM25 bound; dense_search / bm25_search = the top-K queries (HNSW
 # graph, sparse index); candidate_scores = the part each candidate still lacks (exact cosine of BM25-only
 # candidates, BM25 of dense-only ones: id-filtered queries); fusion = hybrid scores + certificate; fetch = payloads
+CANDIDATE_GROWTH = 4  # benchmarks/results/scale-search-100k*.md
 SEARCH_STAGES = ("bm25_stats", "dense_search", "bm25_search", "candidate_scores", "fusion", "fetch")
 
 
@@ -55,7 +56,11 @@ class SearchOutcome:
 class HybridSearcher:
     def __init__(self, store: IncidentStore, bm25: lexical.BM25Encoder, dense_weight: float, bm25_weight: float,
                  candidate_k: int = 100, max_candidate_k: int = 1600,
-                 normalization: str = LEGACY_NORMALIZATION) -> None:
+                 normalization: str = LEGACY_NORMALIZATION, candidate_growth: int = CANDIDATE_GROWTH) -> None:
+        """`candidate_growth`: the factor K grows by while the top-k is not certified (at least 2)."""
+        if candidate_growth < 2:
+            raise ValueError(f"candidate_growth must be at least 2, got {candidate_growth}")
+        self.candidate_growth = candidate_growth
         self.store = store
         self.normalization = normalization
         self.bm25 = bm25
@@ -121,7 +126,7 @@ class HybridSearcher:
             stages["fusion"] += time.perf_counter() - t
             if certified or k >= self.max_candidate_k:
                 break
-            k = min(k * 4, self.max_candidate_k)
+            k = min(k * self.candidate_growth, self.max_candidate_k)
         if not certified:
             logger.warning("hybrid top-%d not certified exact at K=%d", top_k, k)
 
