@@ -104,3 +104,17 @@ def test_settings_choose_how_new_edge_versions_build_their_graph(tmp_path: Path)
                        .read_text())["vectors"]["dense"]
     assert (dense["hnsw_config"]["m"], dense["hnsw_config"]["ef_construct"], dense.get("quantization_config")) == \
         (16, 100, None)
+
+
+def test_concurrent_write_probes_never_report_a_writable_directory_as_not_writable(tmp_path: Path) -> None:
+    """Readiness checks run in the thread pool, many at once (an orchestrator's probes beside Prometheus)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    catalog = EdgeCatalog(tmp_path / "idx")
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: catalog.writable(), range(2000)))
+        assert set(answers) == {None}, {a for a in answers if a is not None}
+        assert not [p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith(".write-probe-")]
+    finally:
+        catalog.close()

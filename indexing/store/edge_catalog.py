@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,9 +275,11 @@ class EdgeCatalog(IndexCatalog):
         """None when the index directory takes writes; otherwise why not (readiness: not_writable)."""
         try:
             self.check_room()
-            probe = self.base / f".write-probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            # a name of its own per call: concurrent probes (readiness checks in the thread pool) sharing one name
+            # removed each other's file and reported a writable directory as not writable
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=self.base)
+            os.close(fd)
+            os.unlink(probe)
         except NotWritableError as exc:
             return str(exc)
         except OSError as exc:
