@@ -5,8 +5,10 @@ computed exactly (cosine from its stored vector, BM25 from its stored sparse vec
 IDF), so each returned score *is* the formula. The result is also certified to be the true hybrid
 top-k (threshold algorithm): an incident outside both lists scores at most
 w_d * (K-th dense score) + w_b * (K-th BM25 score); while the k-th best candidate is below that
-bound, K grows. Dense candidates come from HNSW, so for large indexes the certificate is as good as
-HNSW's recall; the scores themselves are always exact."""
+bound, K grows. A candidate found in one list only is completed (its other part asked for) only when its
+upper bound could reach the top-k (`CandidateSet`): the answer is the same, with fewer id-filtered calls.
+Dense candidates come from HNSW, so for large indexes the certificate is as good as HNSW's recall; the scores
+themselves are always exact."""
 
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ class SearchOutcome:
     candidate_k: int
     certified: bool
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    completed: int = 0  # candidates whose missing part was asked for (only those that could reach the top-k)
 
 
 class HybridSearcher:
@@ -90,39 +93,23 @@ class HybridSearcher:
         bound = lexical.upper_bound(
             sparse_query, {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}, doc_freq,
             self.normalization, self.bm25.params)
-
+        lists = CandidateSet(self.dense_weight, self.bm25_weight, bound)
         k = max(self.candidate_k, top_k)
-        dense: dict[str, float] = {}  # exact cosine, from Qdrant
-        raw: dict[str, float] = {}  # exact BM25 (Qdrant's IDF), 0 when no term is shared
         while True:
-            dense_hits = timed("dense_search", self.store.search_dense, query_vector, k, where=where)
-            sparse_hits = timed("bm25_search", self.store.search_sparse, sparse_query, k, where=where)
-            dense.update((h.point_id, cosine_in_range(h.score)) for h in dense_hits)
-            raw.update((h.point_id, h.score) for h in sparse_hits)
-            # both parts for every candidate: ask Qdrant for the part each candidate still lacks
-            need_dense = [pid for pid in raw if pid not in dense]
-            need_bm25 = [pid for pid in dense if pid not in raw]
-            if need_dense:
-                dense.update((h.point_id, cosine_in_range(h.score)) for h in timed(
-                    "candidate_scores", self.store.search_dense, query_vector, len(need_dense), need_dense))
-            if need_bm25:
-                found = {h.point_id: h.score for h in timed(
-                    "candidate_scores", self.store.search_sparse, sparse_query, len(need_bm25), need_bm25)}
-                raw.update((pid, found.get(pid, 0.0)) for pid in need_bm25)
-
+            lists.add_dense_list(timed("dense_search", self.store.search_dense, query_vector, k, where=where), k)
+            lists.add_bm25_list(timed("bm25_search", self.store.search_sparse, sparse_query, k, where=where), k)
+            # both parts for the candidates that could still reach the top-k (one round of calls, as a rule)
+            while batch := lists.to_complete(top_k):
+                need_dense = [pid for pid in batch if pid not in lists.dense]
+                need_bm25 = [pid for pid in batch if pid not in lists.raw]
+                if need_dense:
+                    lists.complete_dense(need_dense, timed(
+                        "candidate_scores", self.store.search_dense, query_vector, len(need_dense), need_dense))
+                if need_bm25:
+                    lists.complete_bm25(need_bm25, timed(
+                        "candidate_scores", self.store.search_sparse, sparse_query, len(need_bm25), need_bm25))
             t = time.perf_counter()
-            scored = sorted(
-                ((hybrid_score(dense[pid], lexical.normalise(raw[pid], bound), self.dense_weight, self.bm25_weight),
-                  pid) for pid in dense.keys() & raw.keys()),
-                key=lambda item: (-item[0], item[1]),
-            )
-            if len(dense_hits) < k:  # the dense list holds every stored incident: nothing unseen
-                certified = True
-            else:
-                unseen_bm25 = 0.0 if len(sparse_hits) < k else lexical.normalise(sparse_hits[-1].score, bound)
-                unseen_max = hybrid_score(cosine_in_range(dense_hits[-1].score), unseen_bm25,
-                                          self.dense_weight, self.bm25_weight)
-                certified = len(scored) >= top_k and scored[top_k - 1][0] >= unseen_max
+            certified = lists.certified(top_k)
             stages["fusion"] += time.perf_counter() - t
             if certified or k >= self.max_candidate_k:
                 break
@@ -130,7 +117,7 @@ class HybridSearcher:
         if not certified:
             logger.warning("hybrid top-%d not certified exact at K=%d", top_k, k)
 
-        top = scored[:top_k]
+        top = lists.ranked()[:top_k]
         stored = {s.point_id: s for s in
                   timed("fetch", self.store.fetch, [pid for _, pid in top], with_vectors=False)}
         words = self.bm25.analyzer.query_terms(query_text)
@@ -139,8 +126,95 @@ class HybridSearcher:
         for score, pid in top:
             incident = stored.get(pid)
             terms = set(incident.terms) if incident else set()
+            raw = lists.raw[pid]
             results.append(ScoredIncident(
-                point_id=pid, payload=incident.payload if incident else {}, score=score, dense=dense[pid],
-                bm25=lexical.normalise(raw[pid], bound), bm25_raw=raw[pid],
+                point_id=pid, payload=incident.payload if incident else {}, score=score, dense=lists.dense[pid],
+                bm25=lexical.normalise(raw, bound), bm25_raw=raw,
                 matched_terms=tuple(words[t] for t in rarest_first if t in terms)))
-        return SearchOutcome(results, len(dense.keys() | raw.keys()), k, certified, stages)
+        return SearchOutcome(results, lists.seen(), k, certified, stages, completed=lists.completed)
+
+
+class CandidateSet:
+    """The candidates of one search and what is known of each (threshold algorithm, Fagin et al. 2003).
+
+    The dense list is the top-K by cosine, the BM25 list the top-K by BM25: an incident in neither scores at
+    most `unseen_bound()`. A candidate in one list only has an upper bound until its other part is asked for
+    (the cosine of an incident outside the dense list is at most the list's K-th; its BM25 outside the BM25
+    list at most that list's K-th, or exactly 0 when the BM25 list holds every incident sharing a term), so
+    only the candidates whose bound reaches the k-th best lower bound are completed. The top-k among the exact
+    scores is the true top-k once no bound, seen or unseen, exceeds its k-th score."""
+
+    def __init__(self, dense_weight: float, bm25_weight: float, bound: float) -> None:
+        self.dense_weight, self.bm25_weight, self.bound = dense_weight, bm25_weight, bound
+        self.dense: dict[str, float] = {}  # exact cosine, from Qdrant
+        self.raw: dict[str, float] = {}  # exact BM25 (Qdrant's IDF), 0 when no term is shared
+        self.dense_floor: float | None = None  # the dense list's K-th cosine; None: it holds every incident
+        self.bm25_floor = 0.0  # the BM25 list's K-th bm25_norm; 0: it holds every incident sharing a term
+        self.bm25_complete = True
+        self.completed = 0  # candidates whose other part was asked for
+
+    def score(self, dense: float, bm25_norm: float) -> float:
+        return hybrid_score(dense, bm25_norm, self.dense_weight, self.bm25_weight)
+
+    def add_dense_list(self, hits: list, k: int) -> None:
+        self.dense.update((h.point_id, cosine_in_range(h.score)) for h in hits)
+        self.dense_floor = cosine_in_range(hits[-1].score) if len(hits) >= k else None
+
+    def add_bm25_list(self, hits: list, k: int) -> None:
+        self.raw.update((h.point_id, h.score) for h in hits)
+        self.bm25_complete = len(hits) < k
+        self.bm25_floor = 0.0 if self.bm25_complete else lexical.normalise(hits[-1].score, self.bound)
+
+    def complete_dense(self, point_ids: list[str], hits: list) -> None:
+        self.dense.update((h.point_id, cosine_in_range(h.score)) for h in hits)
+        self.completed += len(point_ids)
+
+    def complete_bm25(self, point_ids: list[str], hits: list) -> None:
+        found = {h.point_id: h.score for h in hits}
+        self.raw.update((pid, found.get(pid, 0.0)) for pid in point_ids)
+        self.completed += len(point_ids)
+
+    def ranked(self) -> list[tuple[float, str]]:
+        """Exact scores, best first (ties by point id)."""
+        return sorted(((self.score(self.dense[pid], lexical.normalise(self.raw[pid], self.bound)), pid)
+                       for pid in self.dense.keys() & self.raw.keys()), key=lambda item: (-item[0], item[1]))
+
+    def _kth(self, top_k: int) -> float:
+        ranked = self.ranked()
+        return ranked[top_k - 1][0] if len(ranked) >= top_k else float("-inf")
+
+    def to_complete(self, top_k: int) -> list[str]:
+        """The candidates still lacking a part that could reach the top-k: those whose upper bound reaches the
+        k-th best *lower* bound (a candidate's exact score, or for one lacking its BM25 part its cosine alone, for
+        one lacking its cosine its BM25 with a cosine of -1). The k-th exact score can only be higher, so one
+        round of completion calls does: nothing left out could have entered the top-k. Ties are included, so the
+        order by point id stays exact."""
+        if self.bm25_complete:  # outside the BM25 list means no shared term: BM25 exactly 0, no call needed
+            self.raw.update((pid, 0.0) for pid in self.dense if pid not in self.raw)
+        floor = self.dense_floor if self.dense_floor is not None else 1.0  # a full dense list leaves none out
+        partial: list[tuple[float, float, str]] = []  # (upper bound, lower bound, point id)
+        for pid in self.dense.keys() ^ self.raw.keys():
+            if pid in self.dense:
+                partial.append((self.score(self.dense[pid], self.bm25_floor), self.score(self.dense[pid], 0.0), pid))
+            else:
+                bm25_norm = lexical.normalise(self.raw[pid], self.bound)
+                partial.append((self.score(floor, bm25_norm), self.score(-1.0, bm25_norm), pid))
+        if not partial:
+            return []
+        lower = sorted([score for score, _ in self.ranked()] + [lb for _, lb, _ in partial], reverse=True)
+        kth_lower = lower[top_k - 1] if len(lower) >= top_k else float("-inf")
+        return [pid for ub, _, pid in partial if ub >= kth_lower]
+
+    def unseen_bound(self) -> float | None:
+        """The most an incident in neither list can score; None when the dense list holds every incident."""
+        return None if self.dense_floor is None else self.score(self.dense_floor, self.bm25_floor)
+
+    def certified(self, top_k: int) -> bool:
+        unseen = self.unseen_bound()
+        if unseen is None:
+            return True
+        ranked = self.ranked()
+        return len(ranked) >= top_k and ranked[top_k - 1][0] >= unseen
+
+    def seen(self) -> int:
+        return len(self.dense.keys() | self.raw.keys())
