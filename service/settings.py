@@ -111,6 +111,9 @@ class Settings(BaseSettings):
                                    "in new index versions; the graph's build time grows with it.")
     index_int8: bool = Field(False, description="Qdrant Edge: keep scalar int8 copies of the vectors in new index "
                              "versions (searched first, rescored with the float32 vectors: scores stay exact).")
+    index_warm_on_open: bool = Field(True, description="Qdrant Edge: when the service opens an index version (start, "
+                                     "switch, rollback), read its files into the page cache in the background, so "
+                                     "the first queries do not wait on the disk (indexing/store/edge_warm.py).")
     rebuild_page_size: int = Field(256, ge=1, le=4096, description="Incidents re-embedded per page in a rebuild "
                                    "(sorted by token length within it; written 64 per hold of the write lock).")
     index_versions_kept: int = Field(2, ge=1, description="Index versions kept (active + rollback targets).")

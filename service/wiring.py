@@ -54,10 +54,11 @@ def resolve_bundle_path(settings: Settings, index_meta: IndexMeta | None = None,
     return active
 
 
-def open_catalog(settings: Settings, read_only: bool = False) -> IndexCatalog:
+def open_catalog(settings: Settings, read_only: bool = False, serving: bool = False) -> IndexCatalog:
     """The index catalog the settings name. Opened for writing (the default) the embedded one first takes the
     index directory's lock (IndexLockedError naming the holder): nothing on disk is touched before that.
-    `read_only` (doctor): no lock, no shard ever opened, nothing changed."""
+    `read_only` (doctor): no lock, no shard ever opened, nothing changed. `serving` (the service): versions it
+    opens are read into the page cache in the background (`index_warm_on_open`)."""
     if settings.qdrant_url:
         from indexing.store.server import CollectionLayout, ServerCatalog
 
@@ -72,7 +73,8 @@ def open_catalog(settings: Settings, read_only: bool = False) -> IndexCatalog:
     return EdgeCatalog(settings.edge_index_dir, graph=GraphConfig(m=settings.hnsw_m,
                                                                   ef_construct=settings.hnsw_ef_construct,
                                                                   int8=settings.index_int8),
-                       read_only=read_only, min_free_bytes=settings.min_free_disk_mb * 2**20)
+                       read_only=read_only, min_free_bytes=settings.min_free_disk_mb * 2**20,
+                       warm_on_open=serving and settings.index_warm_on_open)
 
 
 def serving_bundle_path(settings: Settings, catalog: IndexCatalog) -> Path:
@@ -97,7 +99,7 @@ def build_engine(settings: Settings) -> Engine:
     store: IncidentStore
     meta: IndexMeta | None = None
     pointer_model: str | None = None
-    catalog = open_catalog(settings)
+    catalog = open_catalog(settings, serving=True)
     try:
         index_name = catalog.active()
         for name in catalog.clean_incomplete():

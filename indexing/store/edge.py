@@ -36,6 +36,7 @@ from indexing.store.base import (
 )
 from indexing.store.edge_disk import free_bytes, storage_error
 from indexing.store.edge_lock import SHARD_LOCK, DirectoryLock
+from indexing.store.edge_warm import WarmResult, warm_page_cache
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,21 @@ class EdgeStore(IncidentStore):
         self._meta, self._shard_lock = meta, lock
         logger.info("opened Qdrant Edge index %s at %s (%d incidents)", self._meta.index_version, self.path,
                     self.count())
+
+    def warm(self) -> WarmResult:
+        """Read the shard's segment files into the page cache (indexing/store/edge_warm.py); stops early once
+        the store is closed."""
+        result = warm_page_cache(self.path / "shard" / "segments", should_stop=lambda: self._shard is None)
+        logger.info("page cache warmed for %s: %d files, %.0f MiB in %.2f s%s", self.path.name, result.files,
+                    result.bytes_read / 2**20, result.seconds, " (stopped: the index was closed)" if result.stopped
+                    else "")
+        return result
+
+    def start_warming(self) -> threading.Thread:
+        """`warm()` in a daemon thread: queries are answered meanwhile, only the first ones may wait on disk."""
+        thread = threading.Thread(target=self.warm, name=f"warm-{self.path.name}", daemon=True)
+        thread.start()
+        return thread
 
     def _lock_shard(self) -> DirectoryLock:
         try:

@@ -50,14 +50,16 @@ def _child_setup() -> None:  # runs in the optimizer child before exec
 
 class EdgeCatalog(IndexCatalog):
     def __init__(self, base: Path, graph: GraphConfig | None = None, read_only: bool = False,
-                 min_free_bytes: int = 0) -> None:
+                 min_free_bytes: int = 0, warm_on_open: bool = False) -> None:
         """Opened for writing (the default), the catalog takes the directory's lock before anything else
         (IndexLockedError, naming the holder, when another process has it) and then brings the pointer and its
-        copy back in step. `min_free_bytes`: the disk reserve below which writes are refused."""
+        copy back in step. `min_free_bytes`: the disk reserve below which writes are refused. `warm_on_open`:
+        every version `open()` returns reads its files into the page cache in the background."""
         self.base = Path(base)
         self.graph = graph  # how new versions build their HNSW graph (None: GraphConfig's defaults)
         self.read_only = read_only
         self.min_free_bytes = min_free_bytes
+        self.warm_on_open = warm_on_open
         self._pointer = PointerFile(self.base / POINTER, self._check_pointer, name="index")
         self._lock: DirectoryLock | None = None
         self._reported: str | None = None
@@ -218,7 +220,10 @@ class EdgeCatalog(IndexCatalog):
         path = self._dir(name)
         if not (path / META_FILE).is_file():
             raise StoreUnavailableError(f"index version {name} has no index at {path}")
-        return EdgeStore(path, min_free_bytes=self.min_free_bytes)
+        store = EdgeStore(path, min_free_bytes=self.min_free_bytes)
+        if self.warm_on_open:
+            store.start_warming()
+        return store
 
     def create(self, name: str) -> EdgeStore:
         self._require_writer()
