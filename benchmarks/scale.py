@@ -83,7 +83,7 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
     open_seconds = time.perf_counter() - t0
     for v, t in zip(data["vectors"][:20], texts[:20], strict=True):  # warm-up
         searcher.search(v, t, top_k)
-    retrieval, certified, recall = [], 0, []
+    retrieval, certified, recall, candidates, completed = [], 0, [], [], []
     one_round: list[float] = []  # queries certified (or given up) at the first K, without growing it
     stages: dict[str, float] = {}
     for v, t in zip(data["vectors"], texts, strict=True):
@@ -93,6 +93,8 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
         if outcome.candidate_k <= max(candidate_k, top_k):
             one_round.append(retrieval[-1])
         certified += outcome.certified
+        candidates.append(outcome.candidates)
+        completed.append(outcome.completed)
         for stage, seconds in outcome.stage_seconds.items():
             stages[stage] = stages.get(stage, 0.0) + seconds * 1000 / len(texts)
         graph = {h.point_id for h in store.search_dense(v, 10)}
@@ -113,6 +115,8 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
             "retrieval": {"p50_ms": pct(retrieval, 50), "p99_ms": pct(retrieval, 99),
                           "stages_mean_ms": {k: round(v, 2) for k, v in stages.items()},
                           "k_grown_share": round(1 - len(one_round) / len(texts), 3),
+                          "candidates_mean": round(float(np.mean(candidates)), 1),
+                          "completed_mean": round(float(np.mean(completed)), 1),
                           "one_round_p99_ms": pct(one_round, 99) if one_round else None},
             "end_to_end": {"p50_ms": pct(end_to_end, 50), "p99_ms": pct(end_to_end, 99)},
             "certified_exact": round(certified / len(texts), 3),
@@ -188,6 +192,13 @@ def grown_text(retrieval: dict[str, Any]) -> str:
     return f"{retrieval['k_grown_share']:.1%} ({retrieval['one_round_p99_ms']})"
 
 
+def completed_text(retrieval: dict[str, Any]) -> str:
+    """Candidates per query, and how many of them needed their other part asked for (indexing.search)."""
+    if "completed_mean" not in retrieval:
+        return "not recorded"
+    return f"{retrieval['candidates_mean']} / {retrieval['completed_mean']}"
+
+
 def markdown(figures: dict[str, Any], command: str) -> list[str]:
     lines = [*suite_header("Scale curve on Qdrant Edge", command, figures["machine"]),
              f"Bundle {figures['bundle']}. Corpus: {figures['corpus']}. {figures['queries']} queries; retrieval = "
@@ -197,8 +208,9 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
              "| incidents | HNSW (build; search if not the service's) | upserts s | optimize s | disk MiB (WAL) "
              "| RSS index MiB | RSS peak MiB "
              "| retrieval p50 ms | retrieval p99 ms | end-to-end p50 ms | end-to-end p99 ms | HNSW recall@10 "
-             "| certified exact | K grown (p99 ms without) | retrieval stages (mean ms) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| certified exact | K grown (p99 ms without) | candidates / completed (mean) "
+             "| retrieval stages (mean ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in figures["rows"]:
         g = r["graph"]
         graph = f"m={g['m']}, ef_c={g['ef_construct']}{', int8' if g['int8'] else ''}"
@@ -211,7 +223,8 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
                      f"{r['disk_mib']} ({r['wal_mib']}) | {r['rss_mib']['index']} | {r['rss_mib']['peak']} | "
                      f"{r['retrieval']['p50_ms']} | {r['retrieval']['p99_ms']} | {r['end_to_end']['p50_ms']} | "
                      f"{r['end_to_end']['p99_ms']} | {r['hnsw_recall_at_10']} | {r['certified_exact']:.0%} | "
-                     f"{grown_text(r['retrieval'])} | {stage_text(r['retrieval'].get('stages_mean_ms', {}))} |")
+                     f"{grown_text(r['retrieval'])} | {completed_text(r['retrieval'])} | "
+                     f"{stage_text(r['retrieval'].get('stages_mean_ms', {}))} |")
     return lines
 
 
