@@ -51,20 +51,23 @@ class Corpus:
     encode_seconds: float  # encoding the real subset
     queries: list[Incident] = field(default_factory=list)
     query_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    copies: str = "text"  # a generated vector's source: the textually nearest real incident, or a random one
 
     def head(self, n: int) -> Corpus:
         """The first `n` incidents (corpora of several sizes share their real subset and queries)."""
         return Corpus(self.incidents[:n], self.vectors[:n], min(self.real, n), self.copy_cosine, self.encode_seconds,
-                      self.queries, self.query_vectors)
+                      self.queries, self.query_vectors, self.copies)
 
     def describe(self) -> str:
         n = len(self.incidents)
         if self.real >= n:
             return f"{n} generated sample incidents, every one encoded by the real encoder"
+        source = ("the real incident nearest in text (TF-IDF cosine)" if self.copies == "text"
+                  else "a random real incident (text and vector unrelated)")
         return (f"{n} generated sample incidents: {self.real} encoded by the real encoder, {n - self.real} with "
-                f"generated vectors (noisy copies of real ones, cosine to the source {self.copy_cosine:.3f} = the "
-                "real vectors' median nearest-neighbour cosine); BM25 from every incident's real text; queries "
-                "encoded by the real encoder")
+                f"generated vectors (noisy copies of the vector of {source}, cosine to the source "
+                f"{self.copy_cosine:.3f} = the real vectors' median nearest-neighbour cosine); BM25 from every "
+                "incident's real text; queries encoded by the real encoder")
 
 
 _ENCODED: dict[tuple[str, int, str], tuple[np.ndarray, float]] = {}
@@ -94,21 +97,71 @@ def median_nn_cosine(vectors: np.ndarray) -> float:
     return float(np.median(sims.max(axis=1)))
 
 
-def noisy_copies(real: np.ndarray, n: int, cosine: float, seed: int, out: np.ndarray | None = None) -> np.ndarray:
-    """`n` unit vectors, each normalise(source + sigma * g) for a random real source, sigma chosen so that
-    the expected cosine to the source is `cosine` (|g|^2 ~ dim * sigma^2)."""
+def noisy_copies(real: np.ndarray, n: int, cosine: float, seed: int, out: np.ndarray | None = None,
+                 sources: np.ndarray | None = None) -> np.ndarray:
+    """`n` unit vectors, each normalise(source + sigma * g), sigma chosen so that the expected cosine to the
+    source is `cosine` (|g|^2 ~ dim * sigma^2). The source of copy i is real[sources[i]], or a random real
+    vector without `sources`."""
     dim = real.shape[1]
     sigma = float(np.sqrt((1.0 / cosine**2 - 1.0) / dim))
     rng = np.random.default_rng(seed)
     out = np.empty((n, dim), np.float32) if out is None else out  # `out`: fill a slice of a bigger array in place
     for start in range(0, n, 50_000):
         m = min(50_000, n - start)
-        block = real[rng.integers(0, len(real), m)] + sigma * rng.standard_normal((m, dim), dtype=np.float32)
+        picks = rng.integers(0, len(real), m) if sources is None else sources[start : start + m]
+        block = real[picks] + sigma * rng.standard_normal((m, dim), dtype=np.float32)
         out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
 
-def build_corpus(bundle: Bundle, encoder: TextEncoder, size: int, real: int, queries: int) -> Corpus:
+def nearest_by_text(analyzer: lexical.Analyzer, incidents: list[Incident], references: list[Incident],
+                    chunk: int = 20_000) -> np.ndarray:
+    """For each incident, the index of the reference incident whose text is most like its own (cosine of TF-IDF
+    term vectors, the BM25 analyzer's terms). A generated vector copied from that reference keeps the link
+    between an incident's words and its vector that real embeddings have (textually similar incidents get
+    similar vectors), which a random source breaks."""
+    from scipy import sparse
+
+    vocabulary: dict[str, int] = {}
+
+    def matrix(rows: list[Incident]) -> sparse.csr_matrix:
+        indptr, indices = [0], []
+        for incident in rows:
+            terms = {vocabulary.setdefault(t, len(vocabulary))
+                     for t in analyzer.document_tokens(incident.short_description, incident.description)}
+            indices.extend(sorted(terms))
+            indptr.append(len(indices))
+        return sparse.csr_matrix((np.ones(len(indices), np.float32), indices, indptr),
+                                 shape=(len(rows), 1 << 24))
+
+    ref = matrix(references)
+    idf = np.log((1 + len(references)) / (1 + np.bincount(ref.indices, minlength=ref.shape[1]))).astype(np.float32)
+
+    by_idf = sparse.diags(idf)
+
+    def weighted(m: sparse.csr_matrix) -> sparse.csr_matrix:
+        m = (m @ by_idf).tocsr()
+        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        return (sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ m).tocsr()
+
+    ref_t = weighted(ref).T.tocsc()
+    out = np.empty(len(incidents), np.int64)
+    for start in range(0, len(incidents), chunk):
+        block = weighted(matrix(incidents[start : start + chunk]))
+        out[start : start + chunk] = np.asarray((block @ ref_t).argmax(axis=1)).ravel()
+    return out
+
+
+COPIES = ("text", "random")
+
+
+def build_corpus(bundle: Bundle, encoder: TextEncoder, size: int, real: int, queries: int,
+                 copies: str = "text") -> Corpus:
+    """`copies`: where a generated vector comes from (`text`: the real incident nearest in text, so words and
+    vectors agree as they do in real data; `random`: any real incident, the worst case for the hybrid
+    certificate: what BM25 finds, the vectors do not)."""
+    if copies not in COPIES:
+        raise ValueError(f"copies is one of {COPIES}, got {copies!r}")
     rows = generate_incidents(size, seed=CORPUS_SEED)
     incidents = [Incident.model_validate(r) for r in rows]
     real = min(real, size)
@@ -119,10 +172,16 @@ def build_corpus(bundle: Bundle, encoder: TextEncoder, size: int, real: int, que
     if real < size:  # one array, filled in place (1M x 768 floats is 3 GB)
         vectors = np.empty((size, real_vectors.shape[1]), np.float32)
         vectors[:real] = real_vectors
-        noisy_copies(real_vectors, size - real, cosine, seed, out=vectors[real:])
+        sources = None
+        if copies == "text":
+            t0 = time.perf_counter()
+            sources = nearest_by_text(lexical.Analyzer.from_name(bundle.bm25["analyzer"]), incidents[real:],
+                                      incidents[:real])
+            logger.info("nearest real incident by text for %d incidents: %.1f s", size - real, time.perf_counter() - t0)
+        noisy_copies(real_vectors, size - real, cosine, seed, out=vectors[real:], sources=sources)
     query_incidents = [Incident.model_validate(r) for r in generate_incidents(queries, seed=QUERY_SEED)]
     query_vectors, _ = encode_incidents(bundle, encoder, query_incidents, QUERY_SEED, "encoding queries")
-    return Corpus(incidents, vectors, real, cosine, seconds, query_incidents, query_vectors)
+    return Corpus(incidents, vectors, real, cosine, seconds, query_incidents, query_vectors, copies)
 
 
 def bm25_for(bundle: Bundle, incidents: list[Incident]) -> lexical.BM25Encoder:
@@ -220,12 +279,13 @@ def bundle_or_minilm(path: Path | None, where: Path) -> Bundle:
     return minilm_bundle(where)
 
 
-def corpus_cache(bundle: Bundle, root: Path, sizes: list[int], real: int, queries: int) -> IndexCache:
+def corpus_cache(bundle: Bundle, root: Path, sizes: list[int], real: int, queries: int,
+                 copies: str = "text") -> IndexCache:
     """The corpus for the largest of `sizes` (its real subset and queries encoded now) and an empty index cache."""
     from indexing.encoder import OnnxEncoder
 
     encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length)
-    return IndexCache(root / "indexes", bundle, build_corpus(bundle, encoder, max(sizes), real, queries))
+    return IndexCache(root / "indexes", bundle, build_corpus(bundle, encoder, max(sizes), real, queries, copies))
 
 
 def add_corpus_arguments(parser: Any, sizes: str) -> None:
@@ -234,3 +294,6 @@ def add_corpus_arguments(parser: Any, sizes: str) -> None:
     parser.add_argument("--sizes", default=sizes, help="corpus sizes, comma-separated")
     parser.add_argument("--real", type=int, default=2000, help="incidents encoded by the real encoder")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--copies", choices=COPIES, default="text",
+                        help="source of each generated vector: the real incident nearest in text (default) or a "
+                             "random one (text and vector unrelated: the hybrid certificate's worst case)")

@@ -131,7 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="e2e-bench-") as tmp:
         bundle = bundle_or_minilm(args.bundle, Path(tmp))
         sizes = [int(s) for s in args.sizes.split(",")]
-        run_suite(corpus_cache(bundle, Path(tmp), sizes, args.real, 50), sizes,
+        run_suite(corpus_cache(bundle, Path(tmp), sizes, args.real, 50, args.copies), sizes,
                   [int(c) for c in args.concurrency.split(",")], [float(r) for r in args.rates.split(",")],
                   args.requests, args.max_seconds, args.out, "python -m benchmarks.e2e " + " ".join(sys.argv[1:]))
 

@@ -170,8 +170,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="notebook-bench-") as tmp:
         bundle = bundle_or_minilm(args.bundle, Path(tmp))
         sizes = [int(s) for s in args.sizes.split(",")]
-        run_suite(corpus_cache(bundle, Path(tmp), sizes, args.real, args.queries), sizes, args.queries, args.out,
-                  "python -m benchmarks.notebook " + " ".join(sys.argv[1:]))
+        run_suite(corpus_cache(bundle, Path(tmp), sizes, args.real, args.queries, args.copies), sizes, args.queries,
+                  args.out, "python -m benchmarks.notebook " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ def main() -> None:
         bundle = bundle_or_minilm(args.bundle, Path(tmp))
         command = "python -m benchmarks.scale " + " ".join(sys.argv[1:])
         sizes = [int(s) for s in args.sizes.split(",")]
-        cache = corpus_cache(bundle, Path(tmp), sizes, args.real, args.queries)
+        cache = corpus_cache(bundle, Path(tmp), sizes, args.real, args.queries, args.copies)
         run_suite(cache, sizes, graphs_from(args.graphs), args.int8, args.out, command,
                   variants_up_to=args.variants_up_to, name=f"scale-{args.label}" if args.label else "scale",
                   searches=tuple(search_spec(pair) for pair in args.search.split(",")))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from prometheus_client import generate_latest
 
-from benchmarks.corpus import median_nn_cosine, noisy_copies
+from benchmarks.corpus import median_nn_cosine, nearest_by_text, noisy_copies
 from benchmarks.e2e import parse_stage_totals, stage_means
 from benchmarks.latency import open_loop, run
 from indexing.lexical import SparseVector
@@ -88,6 +88,29 @@ def test_generated_vectors_keep_the_promised_cosine_to_their_source(cosine: floa
     assert np.allclose(np.linalg.norm(copies, axis=1), 1.0, atol=1e-5)
     nearest = (copies @ real.T).max(axis=1)  # the source is the nearest real vector
     assert abs(float(np.mean(nearest)) - cosine) < 0.01
+
+
+def test_text_sourced_copies_follow_the_nearest_real_text() -> None:
+    """A generated vector is copied from the real incident whose text is nearest, so words and vectors agree."""
+    from indexing.incidents import Incident
+    from indexing.lexical import Analyzer
+
+    def incident(n: int, short: str, description: str) -> Incident:
+        return Incident(number=f"INC{n:07d}", short_description=short, description=description)
+
+    references = [incident(1, "VPN tunnel drops", "the vpn client disconnects every hour"),
+                  incident(2, "printer jam on floor 3", "paper jam, printer shows error 13"),
+                  incident(3, "database tablespace full", "ORA-1652 unable to extend temp segment")]
+    others = [incident(10, "printer error 13", "jam again on the floor 3 printer"),
+              incident(11, "ORA-1652 on db-srv07", "temp segment cannot extend, tablespace full"),
+              incident(12, "vpn disconnects", "client drops the tunnel")]
+    analyzer = Analyzer.from_name("incident-v1+stem")
+    assert nearest_by_text(analyzer, others, references, chunk=2).tolist() == [1, 2, 0]
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((3, 64)).astype(np.float32)
+    real /= np.linalg.norm(real, axis=1, keepdims=True)
+    copies = noisy_copies(real, 3, 0.95, seed=1, sources=np.array([1, 2, 0]))
+    assert (copies @ real.T).argmax(axis=1).tolist() == [1, 2, 0]
 
 
 def test_median_nearest_neighbour_cosine_ignores_self() -> None:
