@@ -252,7 +252,8 @@ class IndexCache:
         graph = graph or GraphConfig()
         key = (size, graph)
         if key not in self._built:
-            where = self.root / f"data-{size}-m{graph.m}-ef{graph.ef_construct}{'-int8' if graph.int8 else ''}"
+            where = self.root / (f"data-{size}-m{graph.m}-ef{graph.ef_construct}{'-int8' if graph.int8 else ''}"
+                                 f"{'-disk' if graph.vectors_on_disk else ''}")
             self._built[key] = build_data_dir(where, self.bundle, self.corpus.head(size), graph)
         return self._built[key]
 

@@ -158,7 +158,8 @@ def measure(bundle: Bundle, cache: IndexCache, sizes: list[int], graphs: list[Gr
             where = built.index_dir
             for hnsw_ef, candidate_k, growth in searches:
                 row: dict[str, Any] = {
-                    "incidents": size, "graph": {"m": graph.m, "ef_construct": graph.ef_construct, "int8": graph.int8},
+                    "incidents": size, "graph": {"m": graph.m, "ef_construct": graph.ef_construct, "int8": graph.int8,
+                                                 "vectors_on_disk": graph.vectors_on_disk},
                     "search": {"hnsw_ef": hnsw_ef, "candidate_k": candidate_k, "growth": growth},
                     "upsert_seconds": round(built.upsert_seconds, 1),
                     "optimize_seconds": round(built.optimize_seconds, 1),
@@ -214,6 +215,7 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
     for r in figures["rows"]:
         g = r["graph"]
         graph = f"m={g['m']}, ef_c={g['ef_construct']}{', int8' if g['int8'] else ''}"
+        graph += ", float32 on disk" if g.get("vectors_on_disk") else ""
         search = {"hnsw_ef": SERVICE_SEARCH[0], "candidate_k": SERVICE_SEARCH[1], "growth": CANDIDATE_GROWTH,
                   **r.get("search", {})}
         if (search["hnsw_ef"], search["candidate_k"], search["growth"]) != SERVICE_SEARCH:
@@ -228,10 +230,13 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
     return lines
 
 
-def run_suite(cache: IndexCache, sizes: list[int], graphs: list[GraphConfig], int8: bool, out: Path, command: str,
+def run_suite(cache: IndexCache, sizes: list[int], graphs: list[GraphConfig], int8: bool | str, out: Path, command: str,
               keep: set[tuple[int, GraphConfig]] | None = None, variants_up_to: int | None = None,
               name: str = "scale", searches: tuple[tuple[int, int, int], ...] = (SERVICE_SEARCH,)) -> dict[str, Any]:
-    all_graphs = graphs + ([GraphConfig(graphs[0].m, graphs[0].ef_construct, int8=True)] if int8 else [])
+    """`int8`: also the first graph with int8 copies (True), or with int8 copies and the float32 vectors on disk
+    ("disk")."""
+    all_graphs = graphs + ([GraphConfig(graphs[0].m, graphs[0].ef_construct, int8=True,
+                                        vectors_on_disk=int8 == "disk")] if int8 else [])
     figures: dict[str, Any] = {"machine": cpu_facts(), "bundle": cache.bundle.model_version,
                                "corpus": cache.corpus.describe(), "queries": len(cache.corpus.queries), "rows": []}
 
@@ -251,6 +256,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--graphs", default="16:100", help="HNSW m:ef_construct, comma-separated")
     parser.add_argument("--int8", action="store_true", help="also the first graph with scalar int8 quantisation")
+    parser.add_argument("--int8-disk", action="store_true",
+                        help="the same, with the float32 vectors left on disk (int8 copies in RAM, rescored)")
     parser.add_argument("--variants-up-to", type=int, help="sizes above this get the first graph only")
     parser.add_argument("--label", default="", help="results go to scale[-LABEL].json|md")
     parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
@@ -269,7 +276,7 @@ def main() -> None:
         command = "python -m benchmarks.scale " + " ".join(sys.argv[1:])
         sizes = [int(s) for s in args.sizes.split(",")]
         cache = corpus_cache(bundle, Path(tmp), sizes, args.real, args.queries, args.copies)
-        run_suite(cache, sizes, graphs_from(args.graphs), args.int8, args.out, command,
+        run_suite(cache, sizes, graphs_from(args.graphs), "disk" if args.int8_disk else args.int8, args.out, command,
                   variants_up_to=args.variants_up_to, name=f"scale-{args.label}" if args.label else "scale",
                   searches=tuple(search_spec(pair) for pair in args.search.split(",")))
 

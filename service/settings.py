@@ -111,6 +111,10 @@ class Settings(BaseSettings):
                                    "in new index versions; the graph's build time grows with it.")
     index_int8: bool = Field(False, description="Qdrant Edge: keep scalar int8 copies of the vectors in new index "
                              "versions (searched first, rescored with the float32 vectors: scores stay exact).")
+    index_vectors_on_disk: bool = Field(False, description="Qdrant Edge: leave the float32 vectors of new index "
+                                        "versions on disk, read on demand; with INCIDENT_SIM_INDEX_INT8 the int8 "
+                                        "copies stay in RAM and rescoring reads the originals it needs (scores "
+                                        "stay exact; memory per incident: benchmarks/results/scale-*.md).")
     index_warm_on_open: bool = Field(True, description="Qdrant Edge: when the service opens an index version (start, "
                                      "switch, rollback), read its files into the page cache in the background, so "
                                      "the first queries do not wait on the disk (indexing/store/edge_warm.py).")

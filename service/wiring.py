@@ -72,7 +72,8 @@ def open_catalog(settings: Settings, read_only: bool = False, serving: bool = Fa
 
     return EdgeCatalog(settings.edge_index_dir, graph=GraphConfig(m=settings.hnsw_m,
                                                                   ef_construct=settings.hnsw_ef_construct,
-                                                                  int8=settings.index_int8),
+                                                                  int8=settings.index_int8,
+                                                                  vectors_on_disk=settings.index_vectors_on_disk),
                        read_only=read_only, min_free_bytes=settings.min_free_disk_mb * 2**20,
                        warm_on_open=serving and settings.index_warm_on_open)
 

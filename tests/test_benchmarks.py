@@ -135,13 +135,15 @@ def _meta(dim: int) -> IndexMeta:
                      b=0.75, avgdl=10.0, created_at="2026-11-23T00:00:00+00:00")
 
 
-def test_int8_index_answers_exact_cosines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_int8_index_answers_exact_cosines(tmp_path: Path, on_disk: bool) -> None:
     """4,000 x 768-d floats (12 MB) is above Qdrant's indexing threshold: optimize() builds the HNSW graph and
-    the int8 copies, and the graph search goes through them; the scores must still be float32 cosines."""
+    the int8 copies, and the graph search goes through them; the scores must still be float32 cosines, also
+    with the float32 originals left on disk (the 1M settings: int8 in RAM, rescored from disk)."""
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((4000, 768)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    store = EdgeStore(tmp_path / "int8", graph=GraphConfig(m=8, ef_construct=32, int8=True))
+    store = EdgeStore(tmp_path / "int8", graph=GraphConfig(m=8, ef_construct=32, int8=True, vectors_on_disk=on_disk))
     store.create_index(_meta(768))
     store.upsert([IndexPoint(f"{i:08x}-0000-4000-8000-000000000000", vectors[i], SparseVector([1], [1.0]),
                              {"number": f"INC{i:07d}"}) for i in range(len(vectors))])
@@ -154,12 +156,16 @@ def test_int8_index_answers_exact_cosines(tmp_path: Path) -> None:
                 assert h.score == pytest.approx(float(exact[int(h.point_id[:8], 16)]), abs=1e-5)
             assert [int(h.point_id[:8], 16) for h in store.search_dense(q, 5, exact=True)] == \
                 list(np.argsort(-exact)[:5])
+            some = [f"{i:08x}-0000-4000-8000-000000000000" for i in rng.choice(len(vectors), 40, replace=False)]
+            for h in store.search_dense(q, 40, among=some):  # the hybrid search's completion call
+                assert h.score == pytest.approx(float(exact[int(h.point_id[:8], 16)]), abs=1e-5)
     finally:
         store.close()
     config = json.loads((tmp_path / "int8" / "shard" / "edge_config.json").read_text())  # what the shard keeps
     dense = config["vectors"]["dense"]
     assert (dense["hnsw_config"]["m"], dense["hnsw_config"]["ef_construct"]) == (8, 32)
     assert dense["quantization_config"]["scalar"]["type"] == "int8"
+    assert (dense.get("memory") == "cold") == on_disk
 
 
 def test_onboarding_best_score_skips_the_incident_itself() -> None:

@@ -89,7 +89,7 @@ def test_settings_choose_how_new_edge_versions_build_their_graph(tmp_path: Path)
     from service.wiring import open_catalog
 
     catalog = open_catalog(Settings(data_dir=tmp_path, dev_mode=True, hnsw_m=12, hnsw_ef_construct=48,
-                                    index_int8=True))
+                                    index_int8=True, index_vectors_on_disk=True))
     store = catalog.create("v1")
     store.create_index(make_meta())
     store.close()
@@ -97,6 +97,8 @@ def test_settings_choose_how_new_edge_versions_build_their_graph(tmp_path: Path)
                        .read_text())["vectors"]["dense"]
     assert (dense["hnsw_config"]["m"], dense["hnsw_config"]["ef_construct"]) == (12, 48)
     assert dense["quantization_config"]["scalar"]["type"] == "int8"
+    assert dense["quantization_config"]["scalar"]["always_ram"] is True  # the int8 copies stay in RAM ...
+    assert dense["memory"] == "cold"  # ... the float32 originals on disk
     default = open_catalog(Settings(data_dir=tmp_path / "d", dev_mode=True)).create("v1")
     default.create_index(make_meta())
     default.close()
@@ -104,6 +106,7 @@ def test_settings_choose_how_new_edge_versions_build_their_graph(tmp_path: Path)
                        .read_text())["vectors"]["dense"]
     assert (dense["hnsw_config"]["m"], dense["hnsw_config"]["ef_construct"], dense.get("quantization_config")) == \
         (16, 100, None)
+    assert dense.get("memory") != "cold"
 
 
 def test_concurrent_write_probes_never_report_a_writable_directory_as_not_writable(tmp_path: Path) -> None:

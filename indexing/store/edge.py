@@ -54,9 +54,12 @@ class GraphConfig:
     m: int = 16
     ef_construct: int = 100
     int8: bool = False
+    vectors_on_disk: bool = False  # float32 originals left on disk (mapped, read on demand): with int8, RAM holds
+    # the int8 copies (a quarter of the floats) and rescoring reads a few originals per query
 
     def describe(self) -> str:
-        return f"m={self.m}, ef_construct={self.ef_construct}{', int8 + rescoring' if self.int8 else ''}"
+        return (f"m={self.m}, ef_construct={self.ef_construct}{', int8 + rescoring' if self.int8 else ''}"
+                f"{', float32 vectors on disk' if self.vectors_on_disk else ''}")
 
 
 class EdgeStore(IncidentStore):
@@ -132,6 +135,7 @@ class EdgeStore(IncidentStore):
             config = qe.EdgeConfig(
                 vectors={DENSE: qe.EdgeVectorParams(
                     size=meta.dim, distance=qe.Distance.Cosine,
+                    memory=qe.Memory.Cold if graph.vectors_on_disk else None,
                     hnsw_config=qe.HnswIndexConfig(m=graph.m, ef_construct=graph.ef_construct,
                                                    full_scan_threshold=10_000),
                     quantization_config=qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99,
