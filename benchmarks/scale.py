@@ -32,6 +32,7 @@ import numpy as np
 from benchmarks.corpus import Corpus, IndexCache, add_corpus_arguments, bundle_or_minilm, corpus_cache, disk_bytes
 from benchmarks.latency import percentile
 from benchmarks.machine import cpu_facts, suite_header, write_suite
+from benchmarks.memory import rss_by_category
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.indexer import bm25_encoder_for
@@ -101,6 +102,7 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
         exact = {h.point_id for h in store.search_dense(v, 10, exact=True)}
         recall.append(len(graph & exact) / max(len(exact), 1))
     after = rss_kib()
+    memory = rss_by_category()  # before the encoder is loaded: the index's share
     encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length, allow_spinning=False)
     for short, description, _ in fields[:5]:
         bundle.dense_text.embed_one(encoder, short, description)
@@ -124,7 +126,8 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
             "rss_mib": {"before_open": round(before["VmRSS"] / 1024, 1),
                         "serving": round(after["VmRSS"] / 1024, 1),
                         "index": round((after["VmRSS"] - before["VmRSS"]) / 1024, 1),
-                        "peak": round(after["VmHWM"] / 1024, 1)}}
+                        "peak": round(after["VmHWM"] / 1024, 1),
+                        "by_category": memory}}
 
 
 def graphs_from(spec: str) -> list[GraphConfig]:
@@ -227,6 +230,16 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
                      f"{r['end_to_end']['p99_ms']} | {r['hnsw_recall_at_10']} | {r['certified_exact']:.0%} | "
                      f"{grown_text(r['retrieval'])} | {completed_text(r['retrieval'])} | "
                      f"{stage_text(r['retrieval'].get('stages_mean_ms', {}))} |")
+    memory = [r for r in figures["rows"] if r["rss_mib"].get("by_category")]
+    if memory:
+        lines += ["", "Resident memory of the serving process by what it holds (MiB, /proc/self/smaps after the "
+                  "queries, before the encoder is loaded; `anonymous` = the engine's in-RAM structures and the "
+                  "Python heap):", ""]
+        for r in memory:
+            g = r["graph"]
+            variant = ("int8 + float32 on disk" if g.get("vectors_on_disk") else "int8") if g["int8"] else "float32"
+            parts = ", ".join(f"{k} {v}" for k, v in r["rss_mib"]["by_category"].items() if v >= 1)
+            lines.append(f"- {r['incidents']} incidents, {variant}: {parts}")
     return lines
 
 

@@ -175,3 +175,20 @@ def test_onboarding_best_score_skips_the_incident_itself() -> None:
     stored[2] = [0.6, 0.8, 0.0]  # incident 2 is closest to incident 1, then 0
     best = best_other(stored, stored)
     assert best.tolist() == pytest.approx([0.6, 0.8, 0.8])  # never its own 1.0
+
+
+def test_memory_breakdown_names_what_each_mapping_holds(tmp_path: Path) -> None:
+    from benchmarks.memory import category, rss_by_category
+
+    seg = "/d/index/v/shard/segments/9bd7c978-0e8f/"
+    assert category(seg + "vector_storage-dense/matrix.dat") == "dense vectors"
+    assert category(seg + "vector_index-dense/links_compressed.bin") == "dense graph"
+    assert category(seg + "payload_index/a793-terms-map/point_to_values.bin") == "payload indexes"
+    assert category("/d/index/v/shard/wal/open-15") == "wal"
+    assert category("") == "anonymous"
+    smaps = tmp_path / "smaps"
+    smaps.write_text(f"7f00-7f10 r--s 00000000 fd:01 1 {seg}vector_storage-dense/matrix.dat\nRss:    2048 kB\n"
+                     "7f10-7f20 rw-p 00000000 00:00 0\nRss:    1024 kB\n"
+                     f"7f20-7f30 r--s 00000000 fd:01 2 {seg}vector_storage-dense/matrix.dat\nRss:    1024 kB\n")
+    assert rss_by_category(smaps) == {"dense vectors": 3.0, "anonymous": 1.0}
+    assert rss_by_category(tmp_path / "missing") == {}
