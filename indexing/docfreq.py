@@ -29,6 +29,15 @@ class DocFreqTable:
             table.n_docs += 1
         return table
 
+    @classmethod
+    def from_counts(cls, n_docs: int, doc_freq: Mapping[int, int]) -> DocFreqTable:
+        """From counts the store already keeps (Qdrant's payload index on the term ids: one facet call, without
+        reading any incident)."""
+        table = cls()
+        table._df.update({t: n for t, n in doc_freq.items() if n > 0})
+        table.n_docs = n_docs
+        return table
+
     def apply(self, before: Mapping[str, Sequence[int]], after: Mapping[str, Sequence[int]]) -> None:
         """One applied write: `before` holds the term ids of the incidents it replaced or deleted (those that
         existed), `after` those of the incidents it stored (empty for a delete)."""

@@ -54,6 +54,29 @@ def test_table_agrees_with_counts_after_creates_updates_deletes_and_reopen(tmp_p
     reopened.close()
 
 
+def test_the_term_index_and_the_term_lists_give_the_same_table(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """On open the table comes from one facet call on the term index (no payload read); reading every
+    incident's term list (the fallback) gives the same table, deleted and replaced incidents included."""
+    rng = np.random.default_rng(3)
+    store = _store(tmp_path / "i")
+    store.upsert([_point(i, list(rng.integers(0, 300, 12))) for i in range(400)])
+    store.upsert([_point(i, list(rng.integers(0, 300, 12))) for i in range(350, 420)])
+    store.delete([point_id_for(f"INC{i:07d}") for i in range(0, 400, 7)])
+    store.close()
+    from_index = EdgeStore(tmp_path / "i")
+    assert EdgeStore._table_from_facet(from_index._require()) is not None  # the facet path is the one taken
+    n_index, df_index = from_index.bm25_stats(list(range(300)))
+    from_index.close()
+    monkeypatch.setattr(EdgeStore, "_table_from_facet", staticmethod(lambda shard: None))
+    from_lists = EdgeStore(tmp_path / "i")
+    n_lists, df_lists = from_lists.bm25_stats(list(range(300)))
+    assert (n_index, df_index) == (n_lists, df_lists)
+    assert n_index == from_lists.count() == 420 - len(range(0, 400, 7))
+    _agrees(from_lists, range(300))
+    from_lists.close()
+
+
 def test_a_failed_write_rebuilds_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store(tmp_path / "i")
     store.upsert([_point(i, [i % 5, 10 + i % 3]) for i in range(20)])
