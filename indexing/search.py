@@ -50,7 +50,7 @@ class ScoredIncident:
 class SearchOutcome:
     results: list[ScoredIncident]
     candidates: int
-    candidate_k: int
+    candidate_k: int  # the longer list's final K (more than the first K: the top-k needed a second round)
     certified: bool
     stage_seconds: dict[str, float] = field(default_factory=dict)
     completed: int = 0  # candidates whose missing part was asked for (only those that could reach the top-k)
@@ -93,11 +93,16 @@ class HybridSearcher:
         bound = lexical.upper_bound(
             sparse_query, {t: lexical.idf(n_docs, doc_freq.get(t, 0)) for t in sparse_query.indices}, doc_freq,
             self.normalization, self.bm25.params)
-        lists = CandidateSet(self.dense_weight, self.bm25_weight, bound)
-        k = max(self.candidate_k, top_k)
+        lists = CandidateSet(self.dense_weight, self.bm25_weight, bound, self.candidate_growth)
+        k = bm25_k = max(self.candidate_k, top_k)  # the dense list's K and the BM25 list's
+        searched = (0, 0)
         while True:
-            lists.add_dense_list(timed("dense_search", self.store.search_dense, query_vector, k, where=where), k)
-            lists.add_bm25_list(timed("bm25_search", self.store.search_sparse, sparse_query, k, where=where), k)
+            if k != searched[0]:
+                lists.add_dense_list(timed("dense_search", self.store.search_dense, query_vector, k, where=where), k)
+            if bm25_k != searched[1]:
+                lists.add_bm25_list(timed("bm25_search", self.store.search_sparse, sparse_query, bm25_k,
+                                          where=where), bm25_k)
+            searched = (k, bm25_k)
             # both parts for the candidates that could still reach the top-k (one round of calls, as a rule)
             while batch := lists.to_complete(top_k):
                 need_dense = [pid for pid in batch if pid not in lists.dense]
@@ -113,7 +118,11 @@ class HybridSearcher:
             stages["fusion"] += time.perf_counter() - t
             if certified or k >= self.max_candidate_k:
                 break
-            k = min(k * self.candidate_growth, self.max_candidate_k)
+            if bm25_k == k and lists.bm25_alone_could_certify(top_k):  # once per K
+                bm25_k = min(k * self.candidate_growth, self.max_candidate_k)
+            else:
+                k = min(k * self.candidate_growth, self.max_candidate_k)
+                bm25_k = max(bm25_k, k)
         if not certified:
             logger.warning("hybrid top-%d not certified exact at K=%d", top_k, k)
 
@@ -131,7 +140,7 @@ class HybridSearcher:
                 point_id=pid, payload=incident.payload if incident else {}, score=score, dense=lists.dense[pid],
                 bm25=lexical.normalise(raw, bound), bm25_raw=raw,
                 matched_terms=tuple(words[t] for t in rarest_first if t in terms)))
-        return SearchOutcome(results, lists.seen(), k, certified, stages, completed=lists.completed)
+        return SearchOutcome(results, lists.seen(), max(k, bm25_k), certified, stages, completed=lists.completed)
 
 
 class CandidateSet:
@@ -144,13 +153,15 @@ class CandidateSet:
     only the candidates whose bound reaches the k-th best lower bound are completed. The top-k among the exact
     scores is the true top-k once no bound, seen or unseen, exceeds its k-th score."""
 
-    def __init__(self, dense_weight: float, bm25_weight: float, bound: float) -> None:
-        self.dense_weight, self.bm25_weight, self.bound = dense_weight, bm25_weight, bound
+    def __init__(self, dense_weight: float, bm25_weight: float, bound: float, growth: int = CANDIDATE_GROWTH) -> None:
+        """`growth`: the factor the lists grow by (for the guess of `bm25_alone_could_certify`)."""
+        self.dense_weight, self.bm25_weight, self.bound, self.growth = dense_weight, bm25_weight, bound, growth
         self.dense: dict[str, float] = {}  # exact cosine, from Qdrant
         self.raw: dict[str, float] = {}  # exact BM25 (Qdrant's IDF), 0 when no term is shared
         self.dense_floor: float | None = None  # the dense list's K-th cosine; None: it holds every incident
         self.bm25_floor = 0.0  # the BM25 list's K-th bm25_norm; 0: it holds every incident sharing a term
         self.bm25_complete = True
+        self.bm25_decay = 1.0  # the BM25 list's K-th score over its (K/growth)-th (normalised)
         self.completed = 0  # candidates whose other part was asked for
 
     def score(self, dense: float, bm25_norm: float) -> float:
@@ -164,6 +175,10 @@ class CandidateSet:
         self.raw.update((h.point_id, h.score) for h in hits)
         self.bm25_complete = len(hits) < k
         self.bm25_floor = 0.0 if self.bm25_complete else lexical.normalise(hits[-1].score, self.bound)
+        # how much the scores fell from rank K/growth to rank K: the guess for rank K to rank K*growth
+        start = hits[len(hits) // self.growth - 1].score if len(hits) >= self.growth else 0.0
+        self.bm25_decay = (self.bm25_floor / lexical.normalise(start, self.bound)
+                           if start > 0 and not self.bm25_complete else 1.0)
 
     def complete_dense(self, point_ids: list[str], hits: list) -> None:
         self.dense.update((h.point_id, cosine_in_range(h.score)) for h in hits)
@@ -215,6 +230,15 @@ class CandidateSet:
             return True
         ranked = self.ranked()
         return len(ranked) >= top_k and ranked[top_k - 1][0] >= unseen
+
+    def bm25_alone_could_certify(self, top_k: int) -> bool:
+        """Whether a BM25 list `growth` times longer is likely to certify the top-k alone (it lowers only the BM25
+        part of the unseen bound; BM25 lists are the cheaper to lengthen): its K-th score is guessed to fall by
+        the ratio it fell over the last span of that length (the (K/growth)-th to the K-th). A wrong guess costs
+        one more round, never exactness."""
+        if self.dense_floor is None or self.bm25_complete:
+            return False
+        return self._kth(top_k) >= self.score(self.dense_floor, self.bm25_floor * self.bm25_decay)
 
     def seen(self) -> int:
         return len(self.dense.keys() | self.raw.keys())
