@@ -131,10 +131,14 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
 
 
 def graphs_from(spec: str) -> list[GraphConfig]:
+    """`m:ef_construct[:int8|:int8-disk]`, comma-separated (int8-disk: int8 copies in RAM, float32 on disk)."""
     out = []
     for item in spec.split(","):
-        m, ef = item.split(":")
-        out.append(GraphConfig(m=int(m), ef_construct=int(ef)))
+        m, ef, *variant = item.split(":")
+        if variant not in ([], ["int8"], ["int8-disk"]):
+            raise ValueError(f"a graph is m:ef_construct[:int8|:int8-disk], got {item!r}")
+        out.append(GraphConfig(m=int(m), ef_construct=int(ef), int8=bool(variant),
+                               vectors_on_disk=variant == ["int8-disk"]))
     return out
 
 
@@ -267,7 +271,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_arguments(parser, "10000,100000")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--graphs", default="16:100", help="HNSW m:ef_construct, comma-separated")
+    parser.add_argument("--graphs", default="16:100",
+                        help="HNSW m:ef_construct[:int8|:int8-disk], comma-separated")
     parser.add_argument("--int8", action="store_true", help="also the first graph with scalar int8 quantisation")
     parser.add_argument("--int8-disk", action="store_true",
                         help="the same, with the float32 vectors left on disk (int8 copies in RAM, rescored)")

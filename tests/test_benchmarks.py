@@ -192,3 +192,13 @@ def test_memory_breakdown_names_what_each_mapping_holds(tmp_path: Path) -> None:
                      f"7f20-7f30 r--s 00000000 fd:01 2 {seg}vector_storage-dense/matrix.dat\nRss:    1024 kB\n")
     assert rss_by_category(smaps) == {"dense vectors": 3.0, "anonymous": 1.0}
     assert rss_by_category(tmp_path / "missing") == {}
+
+
+def test_graph_specs_name_the_memory_variants() -> None:
+    from benchmarks.scale import graphs_from
+    from indexing.store.edge import GraphConfig
+
+    assert graphs_from("16:100,16:100:int8-disk,8:32:int8") == [
+        GraphConfig(16, 100), GraphConfig(16, 100, int8=True, vectors_on_disk=True), GraphConfig(8, 32, int8=True)]
+    with pytest.raises(ValueError, match="int8-disk"):
+        graphs_from("16:100:disk")
