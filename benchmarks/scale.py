@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks.corpus import Corpus, IndexCache, add_corpus_arguments, bundle_or_minilm, corpus_cache, disk_bytes
 from benchmarks.latency import percentile
 from benchmarks.machine import cpu_facts, suite_header, write_suite
-from benchmarks.memory import rss_by_category
+from benchmarks.memory import pss_by_category, pss_total_kib
 from indexing.bundle import Bundle, load_bundle
 from indexing.encoder import OnnxEncoder
 from indexing.indexer import bm25_encoder_for
@@ -72,7 +72,7 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
     data = np.load(queries)
     fields: list[list[str]] = json.loads((queries.with_suffix(".json")).read_text())
     texts = [text for _, _, text in fields]
-    before = rss_kib()
+    before, pss_before = rss_kib(), pss_total_kib()
     t0 = time.perf_counter()
     store = EdgeStore(index, hnsw_ef=hnsw_ef)
     meta = store.meta()
@@ -98,11 +98,12 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
         completed.append(outcome.completed)
         for stage, seconds in outcome.stage_seconds.items():
             stages[stage] = stages.get(stage, 0.0) + seconds * 1000 / len(texts)
+    # memory as serving left it: before the exact scans below (they read every vector) and the encoder
+    after, pss_after, memory = rss_kib(), pss_total_kib(), pss_by_category()
+    for v in data["vectors"]:
         graph = {h.point_id for h in store.search_dense(v, 10)}
         exact = {h.point_id for h in store.search_dense(v, 10, exact=True)}
         recall.append(len(graph & exact) / max(len(exact), 1))
-    after = rss_kib()
-    memory = rss_by_category()  # before the encoder is loaded: the index's share
     encoder = OnnxEncoder(bundle.encoder_path, bundle.tokenizer_path, bundle.max_seq_length, allow_spinning=False)
     for short, description, _ in fields[:5]:
         bundle.dense_text.embed_one(encoder, short, description)
@@ -127,6 +128,7 @@ def probe(index: Path, bundle_path: Path, queries: Path, top_k: int = 5, hnsw_ef
                         "serving": round(after["VmRSS"] / 1024, 1),
                         "index": round((after["VmRSS"] - before["VmRSS"]) / 1024, 1),
                         "peak": round(after["VmHWM"] / 1024, 1),
+                        "pss_index": round((pss_after - pss_before) / 1024, 1),
                         "by_category": memory}}
 
 
@@ -236,14 +238,16 @@ def markdown(figures: dict[str, Any], command: str) -> list[str]:
                      f"{stage_text(r['retrieval'].get('stages_mean_ms', {}))} |")
     memory = [r for r in figures["rows"] if r["rss_mib"].get("by_category")]
     if memory:
-        lines += ["", "Resident memory of the serving process by what it holds (MiB, /proc/self/smaps after the "
-                  "queries, before the encoder is loaded; `anonymous` = the engine's in-RAM structures and the "
-                  "Python heap):", ""]
+        lines += ["", "Physical memory of the serving process by what it holds (MiB of Pss, /proc/self/smaps, "
+                  "after the retrieval queries and before the recall check's exact scans and the encoder; "
+                  "`anonymous` = the engine's in-RAM structures and the Python heap). `pss index` = the same "
+                  "total after opening and querying minus before; RSS double-counts the vector file, which "
+                  "Qdrant maps twice:", ""]
         for r in memory:
             g = r["graph"]
             variant = ("int8 + float32 on disk" if g.get("vectors_on_disk") else "int8") if g["int8"] else "float32"
             parts = ", ".join(f"{k} {v}" for k, v in r["rss_mib"]["by_category"].items() if v >= 1)
-            lines.append(f"- {r['incidents']} incidents, {variant}: {parts}")
+            lines.append(f"- {r['incidents']} incidents, {variant}: pss index {r['rss_mib'].get('pss_index')}; {parts}")
     return lines
 
 

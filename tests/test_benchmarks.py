@@ -178,7 +178,7 @@ def test_onboarding_best_score_skips_the_incident_itself() -> None:
 
 
 def test_memory_breakdown_names_what_each_mapping_holds(tmp_path: Path) -> None:
-    from benchmarks.memory import category, rss_by_category
+    from benchmarks.memory import category, pss_by_category
 
     seg = "/d/index/v/shard/segments/9bd7c978-0e8f/"
     assert category(seg + "vector_storage-dense/matrix.dat") == "dense vectors"
@@ -187,11 +187,11 @@ def test_memory_breakdown_names_what_each_mapping_holds(tmp_path: Path) -> None:
     assert category("/d/index/v/shard/wal/open-15") == "wal"
     assert category("") == "anonymous"
     smaps = tmp_path / "smaps"
-    smaps.write_text(f"7f00-7f10 r--s 00000000 fd:01 1 {seg}vector_storage-dense/matrix.dat\nRss:    2048 kB\n"
-                     "7f10-7f20 rw-p 00000000 00:00 0\nRss:    1024 kB\n"
-                     f"7f20-7f30 r--s 00000000 fd:01 2 {seg}vector_storage-dense/matrix.dat\nRss:    1024 kB\n")
-    assert rss_by_category(smaps) == {"dense vectors": 3.0, "anonymous": 1.0}
-    assert rss_by_category(tmp_path / "missing") == {}
+    smaps.write_text(f"7f00-7f10 r--s 00000000 fd:01 1 {seg}vector_storage-dense/matrix.dat\nPss:    2048 kB\n"
+                     "7f10-7f20 rw-p 00000000 00:00 0\nPss:    1024 kB\n"
+                     f"7f20-7f30 r--s 00000000 fd:01 2 {seg}vector_storage-dense/matrix.dat\nPss:    1024 kB\n")
+    assert pss_by_category(smaps) == {"dense vectors": 3.0, "anonymous": 1.0}
+    assert pss_by_category(tmp_path / "missing") == {}
 
 
 def test_graph_specs_name_the_memory_variants() -> None:
