@@ -74,3 +74,21 @@ def test_warming_reads_every_segment_byte_once_and_stops_when_closed(tmp_path: P
 def test_a_vanished_directory_warms_nothing_and_raises_nothing(tmp_path: Path) -> None:
     result = warm_page_cache(tmp_path / "gone")
     assert (result.files, result.bytes_read, result.stopped) == (0, 0, False)
+
+
+def test_vectors_left_on_disk_are_not_warmed(tmp_path: Path) -> None:
+    from indexing.store.edge import DENSE, EdgeStore, GraphConfig
+
+    store = EdgeStore(tmp_path / "v", graph=GraphConfig(int8=True, vectors_on_disk=True))
+    store.create_index(IndexMeta(index_version="v", model_version="m", encoder_id="e", dim=32, analyzer="x", k1=1.2,
+                                 b=0.75, avgdl=10.0, created_at="2026-12-03T00:00:00+00:00"))
+    rng = np.random.default_rng(2)
+    store.upsert([IndexPoint(point_id_for(f"INC{i:07d}"), rng.standard_normal(32).astype(np.float32),
+                             SparseVector([i % 20], [1.0]), {"number": f"INC{i:07d}"}) for i in range(200)])
+    segments = tmp_path / "v" / "shard" / "segments"
+    files = [p for p in segments.rglob("*") if p.is_file()]
+    vectors = sum(p.stat().st_size for p in files if f"vector_storage-{DENSE}" in p.parts)
+    assert vectors > 0
+    result = store.warm()
+    assert result.bytes_read == sum(p.stat().st_size for p in files) - vectors
+    store.close()

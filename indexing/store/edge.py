@@ -108,11 +108,22 @@ class EdgeStore(IncidentStore):
     def warm(self) -> WarmResult:
         """Read the shard's segment files into the page cache (indexing/store/edge_warm.py); stops early once
         the store is closed."""
-        result = warm_page_cache(self.path / "shard" / "segments", should_stop=lambda: self._shard is None)
+        cold = self._vectors_on_disk()
+        result = warm_page_cache(self.path / "shard" / "segments", should_stop=lambda: self._shard is None,
+                                 skip=lambda path: cold and f"vector_storage-{DENSE}" in path.parts)
         logger.info("page cache warmed for %s: %d files, %.0f MiB in %.2f s%s", self.path.name, result.files,
                     result.bytes_read / 2**20, result.seconds, " (stopped: the index was closed)" if result.stopped
                     else "")
         return result
+
+    def _vectors_on_disk(self) -> bool:
+        """Whether the shard keeps its float32 vectors on disk (GraphConfig.vectors_on_disk): then they are left
+        to be read on demand, not warmed."""
+        try:
+            config = json.loads((self.path / "shard" / "edge_config.json").read_text())
+            return str(config["vectors"][DENSE].get("memory", "")).lower() == "cold"
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     def start_warming(self) -> threading.Thread:
         """`warm()` in a daemon thread: queries are answered meanwhile, only the first ones may wait on disk."""

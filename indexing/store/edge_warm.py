@@ -31,15 +31,17 @@ class WarmResult:
     stopped: bool  # stopped early (the store was closed)
 
 
-def warm_page_cache(directory: Path, should_stop: Callable[[], bool] = lambda: False) -> WarmResult:
-    """Read every file under `directory` once, in chunks (the read releases the GIL: queries keep running).
-    Files that vanish or cannot be read are skipped: warming is an optimisation, never a failure."""
+def warm_page_cache(directory: Path, should_stop: Callable[[], bool] = lambda: False,
+                    skip: Callable[[Path], bool] = lambda path: False) -> WarmResult:
+    """Read every file under `directory` once (but those `skip` names), in chunks (the read releases the GIL:
+    queries keep running). Files that vanish or cannot be read are skipped: warming is an optimisation, never a
+    failure."""
     t0 = time.perf_counter()
     files = total = 0
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     try:
-        paths = sorted(p for p in directory.rglob("*") if p.is_file())
+        paths = sorted(p for p in directory.rglob("*") if p.is_file() and not skip(p))
     except OSError:  # the version was removed meanwhile
         paths = []
     for path in paths:
