@@ -160,7 +160,7 @@ class CandidateSet:
         self.raw: dict[str, float] = {}  # exact BM25 (Qdrant's IDF), 0 when no term is shared
         self.dense_floor: float | None = None  # the dense list's K-th cosine; None: it holds every incident
         self.bm25_floor = 0.0  # the BM25 list's K-th bm25_norm; 0: it holds every incident sharing a term
-        self.bm25_complete = True
+        self.bm25_complete = False  # until a BM25 list shorter than its K says it holds every match
         self.bm25_decay = 1.0  # the BM25 list's K-th score over its (K/growth)-th (normalised)
         self.completed = 0  # candidates whose other part was asked for
 
@@ -170,6 +170,7 @@ class CandidateSet:
     def add_dense_list(self, hits: list, k: int) -> None:
         self.dense.update((h.point_id, cosine_in_range(h.score)) for h in hits)
         self.dense_floor = cosine_in_range(hits[-1].score) if len(hits) >= k else None
+        self._zero_bm25_outside_a_complete_list()
 
     def add_bm25_list(self, hits: list, k: int) -> None:
         self.raw.update((h.point_id, h.score) for h in hits)
@@ -179,6 +180,12 @@ class CandidateSet:
         start = hits[len(hits) // self.growth - 1].score if len(hits) >= self.growth else 0.0
         self.bm25_decay = (self.bm25_floor / lexical.normalise(start, self.bound)
                            if start > 0 and not self.bm25_complete else 1.0)
+        self._zero_bm25_outside_a_complete_list()
+
+    def _zero_bm25_outside_a_complete_list(self) -> None:
+        """A BM25 list that holds every incident sharing a term leaves the others at BM25 exactly 0: no call."""
+        if self.bm25_complete:
+            self.raw.update((pid, 0.0) for pid in self.dense if pid not in self.raw)
 
     def complete_dense(self, point_ids: list[str], hits: list) -> None:
         self.dense.update((h.point_id, cosine_in_range(h.score)) for h in hits)
@@ -204,8 +211,6 @@ class CandidateSet:
         one lacking its cosine its BM25 with a cosine of -1). The k-th exact score can only be higher, so one
         round of completion calls does: nothing left out could have entered the top-k. Ties are included, so the
         order by point id stays exact."""
-        if self.bm25_complete:  # outside the BM25 list means no shared term: BM25 exactly 0, no call needed
-            self.raw.update((pid, 0.0) for pid in self.dense if pid not in self.raw)
         floor = self.dense_floor if self.dense_floor is not None else 1.0  # a full dense list leaves none out
         partial: list[tuple[float, float, str]] = []  # (upper bound, lower bound, point id)
         for pid in self.dense.keys() ^ self.raw.keys():

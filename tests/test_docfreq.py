@@ -14,6 +14,7 @@ from indexing.docfreq import DocFreqTable
 from indexing.errors import StoreUnavailableError
 from indexing.incidents import point_id_for
 from indexing.lexical import SparseVector
+from indexing.store import edge_docfreq
 from indexing.store.base import IndexMeta, IndexPoint
 from indexing.store.edge import EdgeStore
 
@@ -65,10 +66,10 @@ def test_the_term_index_and_the_term_lists_give_the_same_table(tmp_path: Path,
     store.delete([point_id_for(f"INC{i:07d}") for i in range(0, 400, 7)])
     store.close()
     from_index = EdgeStore(tmp_path / "i")
-    assert EdgeStore._table_from_facet(from_index._require()) is not None  # the facet path is the one taken
+    assert edge_docfreq.table_from_facet(from_index._require()) is not None  # the facet path is the one taken
     n_index, df_index = from_index.bm25_stats(list(range(300)))
     from_index.close()
-    monkeypatch.setattr(EdgeStore, "_table_from_facet", staticmethod(lambda shard: None))
+    monkeypatch.setattr(edge_docfreq, "table_from_facet", lambda shard: None)
     from_lists = EdgeStore(tmp_path / "i")
     n_lists, df_lists = from_lists.bm25_stats(list(range(300)))
     assert (n_index, df_index) == (n_lists, df_lists)

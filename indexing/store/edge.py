@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +34,9 @@ from indexing.store.base import (
     stored_incident,
 )
 from indexing.store.edge_disk import free_bytes, storage_error
+from indexing.store.edge_docfreq import build_table
 from indexing.store.edge_lock import SHARD_LOCK, DirectoryLock
-from indexing.store.edge_warm import WarmResult, warm_page_cache
+from indexing.store.edge_warm import WarmResult, dense_vectors_on_disk, warm_page_cache
 
 logger = logging.getLogger(__name__)
 
@@ -108,22 +108,13 @@ class EdgeStore(IncidentStore):
     def warm(self) -> WarmResult:
         """Read the shard's segment files into the page cache (indexing/store/edge_warm.py); stops early once
         the store is closed."""
-        cold = self._vectors_on_disk()
+        cold = dense_vectors_on_disk(self.path / "shard")
         result = warm_page_cache(self.path / "shard" / "segments", should_stop=lambda: self._shard is None,
                                  skip=lambda path: cold and f"vector_storage-{DENSE}" in path.parts)
         logger.info("page cache warmed for %s: %d files, %.0f MiB in %.2f s%s", self.path.name, result.files,
                     result.bytes_read / 2**20, result.seconds, " (stopped: the index was closed)" if result.stopped
                     else "")
         return result
-
-    def _vectors_on_disk(self) -> bool:
-        """Whether the shard keeps its float32 vectors on disk (GraphConfig.vectors_on_disk): then they are left
-        to be read on demand, not warmed."""
-        try:
-            config = json.loads((self.path / "shard" / "edge_config.json").read_text())
-            return str(config["vectors"][DENSE].get("memory", "")).lower() == "cold"
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
 
     def start_warming(self) -> threading.Thread:
         """`warm()` in a daemon thread: queries are answered meanwhile, only the first ones may wait on disk."""
@@ -265,46 +256,8 @@ class EdgeStore(IncidentStore):
 
     def _table(self) -> DocFreqTable:  # call with the lock held
         if self._df is None:
-            shard = self._require()
-            t0 = time.perf_counter()
-            self._df = self._table_from_facet(shard)
-            if self._df is not None:
-                logger.info("document-frequency table of %s from the term index: %d incidents, %d terms (%.2f s)",
-                            self.path, self._df.n_docs, self._df.terms, time.perf_counter() - t0)
-                return self._df
-
-            def documents() -> Iterator[list[int]]:
-                offset = None
-                while True:
-                    records, offset = shard.scroll(qe.ScrollRequest(
-                        offset=offset, limit=2048, with_payload=qe.PayloadSelector.Include([TERMS_FIELD]),
-                        with_vector=False))
-                    for r in records:
-                        yield list((r.payload or {}).get(TERMS_FIELD) or ())
-                    if offset is None:
-                        return
-
-            self._df = DocFreqTable.build(documents())
-            logger.info("document-frequency table of %s: %d incidents, %d terms (%.2f s)", self.path,
-                        self._df.n_docs, self._df.terms, time.perf_counter() - t0)
+            self._df = build_table(self._require(), self.path)
         return self._df
-
-    @staticmethod
-    def _table_from_facet(shard: qe.EdgeShard) -> DocFreqTable | None:
-        """Every term's document count from the payload index on the term ids (one exact facet call): no
-        incident's payload is read, so the payload storage is not paged in (about 7x faster than reading every
-        incident's terms at 100k, and the same counts: tests/test_docfreq.py). None when the answer may be
-        incomplete (as many values as the limit)."""
-        limit = 2**31 - 1
-        try:
-            hits = shard.facet(qe.FacetRequest(key=TERMS_FIELD, limit=limit, exact=True)).hits
-            n_docs = int(shard.count(qe.CountRequest(exact=True)))
-        except Exception as exc:  # an engine without the facet: read the term lists instead
-            logger.warning("the term index could not count document frequencies (%s); reading every incident", exc)
-            return None
-        if len(hits) >= limit:
-            return None
-        return DocFreqTable.from_counts(n_docs, {int(h.value): int(h.count) for h in hits})
 
     def doc_freqs(self, term_ids: Sequence[int]) -> dict[int, int]:
         with self._guard():

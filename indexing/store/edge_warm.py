@@ -11,6 +11,7 @@ them again under memory pressure."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -21,6 +22,16 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 CHUNK = 4 * 2**20
+
+
+def dense_vectors_on_disk(shard_dir: Path, vector: str = "dense") -> bool:
+    """Whether the shard at `shard_dir` keeps its float32 vectors on disk (GraphConfig.vectors_on_disk, recorded by
+    Qdrant Edge in edge_config.json): those are meant to be read on demand, so they are not warmed."""
+    try:
+        config = json.loads((shard_dir / "edge_config.json").read_text())
+        return str(config["vectors"][vector].get("memory", "")).lower() == "cold"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 @dataclass(frozen=True)
